@@ -1,0 +1,618 @@
+// arena.cpp — opening (creating, recovering, mapping), committing, checkpointing.
+#include "arena.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "binaries.h"
+#include "fork.h"
+#include "lock.h"
+#include "options.h"
+#include "recovery.h"
+
+namespace palloc {
+
+namespace {
+
+constexpr uint64_t kAddressLimit = 20ull << 40;  // mimalloc 2.0.9's segment map ends here
+constexpr uint64_t kBaseAlign = 32ull << 20;     // mimalloc segment alignment
+
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+std::string addr_hex(uint64_t a) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(a));
+  return buf;
+}
+
+// What occupies [lo, hi) in this process, from /proc/self/maps.
+std::string mapping_at(uint64_t lo, uint64_t hi) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long long a, b;
+    if (sscanf(line.c_str(), "%llx-%llx", &a, &b) != 2) continue;
+    if (a < hi && b > lo) return line;
+  }
+  return "";
+}
+
+// Reserves [base, base+len) with no access; E_ADDRESS if anything is there.
+Status reserve_range(uint64_t base, uint64_t len) {
+  void *p = mmap(reinterpret_cast<void *>(base), len, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED || reinterpret_cast<uint64_t>(p) != base) {
+    int err = errno;
+    if (p != MAP_FAILED) munmap(p, len);  // kernels without MAP_FIXED_NOREPLACE
+    std::string what = mapping_at(base, base + len);
+    if (err == EEXIST || p != MAP_FAILED || !what.empty())
+      return {PALLOC_E_ADDRESS, "the arena's address range " + addr_hex(base) + "-" + addr_hex(base + len) +
+                                    " is already in use in this process" + (what.empty() ? "" : " (" + what + ")") +
+                                    "; an arena must be mapped at the address it was created at"};
+    return errno_status(err, "reserving the arena's address range at " + addr_hex(base));
+  }
+  madvise(p, len, MADV_NOHUGEPAGE);  // a 2 MiB page dirtied by one byte would cost 512 pages of log
+  return ok_status();
+}
+
+// Picks a free, aligned base for a new arena of max_size bytes.
+Status choose_base(uint64_t max_size, uint64_t *base) {
+  const uint64_t step = round_up(max_size, 1ull << 30);
+  for (uint64_t b = kDefaultBase; b + max_size <= kAddressLimit; b += step) {
+    if (!reserve_range(b, max_size).ok()) continue;
+    munmap(reinterpret_cast<void *>(b), max_size);
+    *base = b;
+    return ok_status();
+  }
+  return {PALLOC_E_ADDRESS, "no free address range of " + std::to_string(max_size >> 20) +
+                                " MiB below 20 TiB for a new arena; choose a smaller maximum size"};
+}
+
+Status create_arena(const std::string &path, const palloc_options &opts) {
+  const uint64_t ps = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t max_size = round_up(opts.max_size, kBaseAlign);
+  const uint64_t initial = std::min(round_up(opts.initial_size ? opts.initial_size : ps, ps), max_size);
+  uint64_t base = opts.base;
+  if (base == 0) {
+    PALLOC_TRY(choose_base(max_size, &base));
+  } else if (base % kBaseAlign != 0 || base + max_size > kAddressLimit || base < (1ull << 32)) {
+    return {PALLOC_E_INVALID, "arena base " + addr_hex(base) +
+                                  " must be a multiple of 32 MiB, at least 4 GiB, and base + max size must stay below 20 TiB"};
+  }
+
+  DataHeader h;
+  h.seq = 1;
+  h.layout = Layout::for_arena(ps, base, max_size);
+  if (getrandom(h.uuid.data(), h.uuid.size(), 0) != static_cast<ssize_t>(h.uuid.size()))
+    return errno_status(errno, "getting random bytes for the arena id");
+  h.create_unix_ns = now_unix_ns();
+  h.checkpoint_epoch = 0;
+  h.checkpoint_unix_ns = h.create_unix_ns;
+  h.state.size = initial;
+
+  // Logs first, data file last (atomically renamed into place): a crash part-way leaves
+  // no arena, only files the next creation overwrites.
+  for (unsigned i = 0; i < 2; i++) {
+    LogFile log;
+    LogHeader lh;
+    lh.index = i;
+    lh.uuid = h.uuid;
+    lh.seq = 1;
+    lh.page_size = ps;
+    PALLOC_TRY(log_create(log_path(path, i), lh, &log));
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  DataFile df;
+  Status s = data_create(tmp, h, &df);
+  if (!s.ok()) {
+    unlink(tmp.c_str());
+    return s;
+  }
+  if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    if (err == EEXIST && !(opts.flags & PALLOC_EXCLUSIVE)) return ok_status();  // lost a creation race: open theirs
+    return errno_status(err, "creating " + path);
+  }
+  return fsync_dir_of(path);
+}
+
+}  // namespace
+
+Status Arena::open(const std::string &path, const palloc_options &opts, std::unique_ptr<Arena> *out) {
+  PALLOC_TRY(options_check(opts));
+  std::unique_ptr<Arena> a(new Arena());
+  a->path_ = path;
+  a->opts_ = opts;
+  PALLOC_TRY(a->open_files(path, opts));
+  PALLOC_TRY(a->recover());
+  if (!(opts.flags & PALLOC_NO_VERIFY_BINARIES))
+    PALLOC_TRY(verify_binaries(a->committed_.binaries).with_context("resuming " + path));
+  PALLOC_TRY(a->map_memory());
+  a->bg_ = new std::thread([p = a.get()] { p->background_loop(); });
+  *out = std::move(a);
+  return ok_status();
+}
+
+Status Arena::open_files(const std::string &path, const palloc_options &opts) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && (opts.flags & PALLOC_CREATE)) {
+    PALLOC_TRY(create_arena(path, opts));
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  } else if (fd >= 0 && (opts.flags & PALLOC_CREATE) && (opts.flags & PALLOC_EXCLUSIVE)) {
+    ::close(fd);
+    return {PALLOC_E_EXISTS, path + " already exists"};
+  }
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return {PALLOC_E_NOT_FOUND, path + " does not exist (pass PALLOC_CREATE to create it)"};
+    return errno_status(err, "opening " + path);
+  }
+  data_.fd.reset(fd);
+  data_.path = path;
+  PALLOC_TRY(lock_exclusive(fd, path));
+  PALLOC_TRY(data_read_header(&data_));
+  layout_ = data_.header.layout;
+  seed_ = uuid_seed(data_.header.uuid);
+  if (layout_.page_size != static_cast<uint64_t>(sysconf(_SC_PAGESIZE)))
+    return {PALLOC_E_INVALID, path + " was created with " + std::to_string(layout_.page_size) +
+                                  "-byte pages; this machine uses " + std::to_string(sysconf(_SC_PAGESIZE))};
+  for (unsigned i = 0; i < 2; i++) {
+    PALLOC_TRY(log_open(log_path(path, i), true, &logs_[i]));
+    if (logs_[i].header.index != i) return {PALLOC_E_CORRUPT, logs_[i].path + " is not log " + std::to_string(i)};
+  }
+  return ok_status();
+}
+
+Status Arena::recover() {
+  RecoveryPlan plan;
+  PALLOC_TRY(plan_recovery(data_, logs_, true, false, &plan).with_context("recovering " + path_));
+  const bool dirty_logs = logs_[0].end > kLogHeaderBytes || logs_[1].end > kLogHeaderBytes;
+  if (!plan.chain.empty()) {
+    PALLOC_TRY(data_apply_records(&data_, logs_, plan.chain));
+    DataHeader h = data_.header;
+    h.checkpoint_epoch = plan.epoch;
+    h.checkpoint_unix_ns = plan.unix_ns;
+    h.state = plan.state;
+    PALLOC_TRY(data_write_header(&data_, h));
+  }
+  if (dirty_logs) {
+    const uint64_t seq = std::max(logs_[0].header.seq, logs_[1].header.seq) + 1;
+    for (LogFile &log : logs_) PALLOC_TRY(log_reset(&log, seq));
+  }
+  epoch_ = durable_epoch_ = checkpoint_epoch_ = plan.epoch;
+  last_commit_unix_ns_ = plan.unix_ns;
+  committed_ = staged_ = plan.state;
+  active_ = 0;
+  return ok_status();
+}
+
+Status Arena::map_memory() {
+  const uint64_t size = committed_.size;
+  // A data file shorter than the image (never-written tail pages) must not SIGBUS.
+  if (file_size(data_.fd.get()) < layout_.data_offset + size)
+    PALLOC_TRY(reserve_space(data_.fd.get(), layout_.data_offset, size, false, path_));
+  PALLOC_TRY(reserve_range(layout_.base, layout_.max_size));
+  mapped_ = true;
+  if (size > 0) {
+    void *p = mmap(base(), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, data_.fd.get(),
+                   static_cast<off_t>(layout_.data_offset));
+    if (p == MAP_FAILED) return errno_status(errno, "mapping " + path_);
+    madvise(p, size, MADV_NOHUGEPAGE);
+  }
+  void *t = mmap(nullptr, layout_.table_bytes, PROT_READ, MAP_SHARED, data_.fd.get(), static_cast<off_t>(kTableOffset));
+  if (t == MAP_FAILED) return errno_status(errno, "mapping the checksum table of " + path_);
+  table_map_ = static_cast<const uint8_t *>(t);
+  PALLOC_TRY(make_tracker(opts_.tracker, layout_.page_size,
+                          [this](uintptr_t addr, const void *page) { return page_matches_committed(addr, page); },
+                          &tracker_));
+  if (size > 0) PALLOC_TRY(tracker_->track(base(), size, false));
+  if (!register_for_fork(this)) return {PALLOC_E_NOMEM, "at most 64 arenas can be open at once"};
+  return ok_status();
+}
+
+bool Arena::page_matches_committed(uintptr_t addr, const void *page) {
+  uint64_t pgno;
+  if (!translate(addr, &pgno).ok()) return false;
+  uint64_t expect;
+  std::memcpy(&expect, table_map_ + (layout_.table_entry_offset(pgno) - kTableOffset), 8);
+  if (expect == 0) {
+    const auto *b = static_cast<const uint8_t *>(page);
+    return b[0] == 0 && std::memcmp(b, b + 1, layout_.page_size - 1) == 0;
+  }
+  return page_checksum(page, layout_.page_size, pgno) == expect;
+}
+
+Arena::~Arena() {
+  if (bg_ && !detached_) {
+    {
+      std::lock_guard<std::mutex> lk(bg_mu_);
+      bg_stop_ = true;
+    }
+    bg_cv_.notify_all();
+    bg_->join();
+    delete bg_;
+  }
+  // A detached child leaks the thread handle: the thread does not exist in this process.
+  unregister_for_fork(this);
+  tracker_.reset();
+  if (table_map_) munmap(const_cast<uint8_t *>(table_map_), layout_.table_bytes);
+  if (mapped_) munmap(base(), layout_.max_size);
+}
+
+Status Arena::close() {
+  if (detached_) return ok_status();
+  {
+    std::lock_guard<std::mutex> lk(bg_mu_);
+    bg_stop_ = true;
+  }
+  bg_cv_.notify_all();
+  if (bg_) {
+    bg_->join();
+    delete bg_;
+    bg_ = nullptr;
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!poisoned_.ok()) return ok_status();  // leave the logs for the next open's recovery
+  // Fold the logs into the data file so the next open has nothing to replay.
+  return checkpoint(lk);
+}
+
+uint64_t Arena::size() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return staged_.size;
+}
+
+uint64_t Arena::epoch() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return epoch_;
+}
+
+Status Arena::translate(uintptr_t page, uint64_t *pgno) const {
+  if (page >= layout_.base && page < layout_.base + layout_.max_size) {
+    *pgno = layout_.arena_pgno(page);
+    return ok_status();
+  }
+  for (const LiveRegion &r : regions_)
+    if (page >= r.addr && page < r.addr + r.len) {
+      *pgno = layout_.zone_pgno(r.zone_offset + (page - r.addr));
+      return ok_status();
+    }
+  return {PALLOC_E_INVALID, "tracked page " + addr_hex(page) + " belongs to no arena range"};
+}
+
+Status Arena::commit(uint64_t *out_epoch) {
+  if (detached_)
+    return {PALLOC_E_DETACHED, "this process is a fork() child of the arena's owner; only the owner may commit"};
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!poisoned_.ok()) return poisoned_;
+  const uint64_t t0 = now_monotonic_ns();
+  std::vector<uintptr_t> dirty;
+  dirty.swap(pending_);
+  Status s = tracker_->collect(&dirty);
+  if (!s.ok()) {
+    // Pages the scan re-armed before it failed would be missed by every later commit.
+    poisoned_ = s.with_context("commit failed and dirty tracking is lost; reopen the arena");
+    return poisoned_;
+  }
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+
+  std::vector<PageRef> pages;
+  pages.reserve(dirty.size());
+  for (uintptr_t a : dirty) {
+    if (a >= layout_.base && a < layout_.base + layout_.max_size && a >= layout_.base + staged_.size) continue;
+    uint64_t pgno;
+    PALLOC_TRY(translate(a, &pgno));
+    pages.push_back({reinterpret_cast<const void *>(a), pgno});
+  }
+  const uint64_t epoch = epoch_ + 1;
+  uint64_t bytes = 0;
+  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes);
+  if (!s.ok()) {
+    pending_ = std::move(dirty);  // the next commit writes them
+    return s.with_context("commit of epoch " + std::to_string(epoch) + " failed; epoch " + std::to_string(epoch_) +
+                          " is intact");
+  }
+  epoch_ = epoch;
+  committed_ = staged_;
+  last_commit_unix_ns_ = now_unix_ns();
+  stat_commits_++;
+  stat_pages_ += pages.size();
+  stat_bytes_ += bytes;
+  stat_last_pages_ = pages.size();
+  const bool want_checkpoint = logs_[active_].end >= opts_.checkpoint_bytes;
+  lk.unlock();
+
+  if (want_checkpoint) {
+    std::lock_guard<std::mutex> bl(bg_mu_);
+    bg_checkpoint_ = true;
+    bg_cv_.notify_all();
+  }
+  if (opts_.durability == PALLOC_DURABILITY_SYNC) PALLOC_TRY(wait_durable(epoch));
+  {
+    std::lock_guard<std::mutex> l2(mu_);
+    stat_last_ns_ = now_monotonic_ns() - t0;
+  }
+  *out_epoch = epoch;
+  return ok_status();
+}
+
+Status Arena::wait_durable(uint64_t epoch) {
+  std::unique_lock<std::mutex> sl(sync_mu_);
+  while (durable_epoch_ < epoch) {
+    if (syncing_) {
+      sync_cv_.wait(sl);  // another thread's fdatasync may cover this epoch too
+      continue;
+    }
+    syncing_ = true;
+    sl.unlock();
+    uint64_t target;
+    int fd;
+    std::string what;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!poisoned_.ok()) {
+        sl.lock();
+        syncing_ = false;
+        sync_cv_.notify_all();
+        return poisoned_;
+      }
+      target = epoch_;
+      fd = logs_[active_].fd.get();
+      what = logs_[active_].path;
+    }
+    Status s = fdatasync_checked(fd, what);
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lk(mu_);
+      // After a failed fdatasync the kernel may have dropped the dirty pages: the log's
+      // contents are unknown, so no later commit may be acknowledged on top of it.
+      poisoned_ = s.with_context("the log could not be synced; commits after epoch " +
+                                 std::to_string(durable_epoch_) + " may be lost; reopen the arena");
+    }
+    sl.lock();
+    syncing_ = false;
+    if (s.ok()) durable_epoch_ = std::max(durable_epoch_, target);
+    sync_cv_.notify_all();
+    if (!s.ok()) return s;
+  }
+  return ok_status();
+}
+
+Status Arena::sync() {
+  return wait_durable(epoch());
+}
+
+// Switches to the other log, copies the old one into the data file, then empties it.
+// Called with mu_ held (lk); releases it while copying so commits go on meanwhile.
+Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
+  if (logs_[active_].end == kLogHeaderBytes) return ok_status();
+  if (logs_[1 - active_].end != kLogHeaderBytes)
+    return {PALLOC_E_IO, "a previous checkpoint did not finish; the next open will complete it"};
+  const unsigned old = active_;
+  PALLOC_TRY(fdatasync_checked(logs_[old].fd.get(), logs_[old].path));
+  {
+    std::lock_guard<std::mutex> sl(sync_mu_);
+    durable_epoch_ = std::max(durable_epoch_, epoch_);
+    sync_cv_.notify_all();
+  }
+  active_ = 1 - old;
+  const uint64_t ckpt_epoch = epoch_;
+  const uint64_t ckpt_unix = last_commit_unix_ns_;
+  const ArenaState ckpt_state = committed_;
+  lk.unlock();
+
+  Status s = [&]() -> Status {
+    LogScan scan;
+    PALLOC_TRY(log_scan(logs_[old], layout_, seed_, false, &scan));
+    if (scan.torn_tail || scan.records.empty() || scan.records.back().header.epoch != ckpt_epoch)
+      return {PALLOC_E_CORRUPT, logs_[old].path + " does not read back as written (" + scan.tail_problem + ")"};
+    std::vector<RecordInfo> recs;
+    for (RecordInfo &r : scan.records)
+      if (r.header.epoch > data_.header.checkpoint_epoch) recs.push_back(std::move(r));
+    PALLOC_TRY(data_apply_records(&data_, logs_, recs));
+    DataHeader h = data_.header;
+    h.checkpoint_epoch = ckpt_epoch;
+    h.checkpoint_unix_ns = ckpt_unix;
+    h.state = ckpt_state;
+    PALLOC_TRY(data_write_header(&data_, h));
+    return log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
+  }();
+
+  lk.lock();
+  if (!s.ok()) {
+    // The data file may hold part of the copy, but its header still names the previous
+    // checkpoint and both logs are intact: recovery will redo the copy. Commits go on in
+    // the other log; no new checkpoint starts while the old log is non-empty.
+    return s.with_context("checkpoint");
+  }
+  checkpoint_epoch_ = ckpt_epoch;
+  stat_checkpoints_++;
+  return ok_status();
+}
+
+void Arena::background_loop() {
+  const bool async = opts_.durability == PALLOC_DURABILITY_ASYNC;
+  const auto period = std::chrono::milliseconds(std::max<uint32_t>(1, opts_.async_bound_ms / 2));
+  std::unique_lock<std::mutex> bl(bg_mu_);
+  while (!bg_stop_) {
+    if (async)
+      bg_cv_.wait_for(bl, period);
+    else
+      bg_cv_.wait(bl, [this] { return bg_stop_ || bg_checkpoint_; });
+    if (bg_stop_) break;
+    const bool ckpt = bg_checkpoint_;
+    bg_checkpoint_ = false;
+    bl.unlock();
+    if (async) (void)wait_durable(epoch());
+    if (ckpt) {
+      std::unique_lock<std::mutex> lk(mu_);
+      (void)checkpoint(lk);
+    }
+    bl.lock();
+  }
+}
+
+Status Arena::grow(uint64_t new_size) {
+  if (detached_) return {PALLOC_E_DETACHED, "a fork() child cannot grow the arena"};
+  new_size = round_up(new_size, layout_.page_size);
+  std::lock_guard<std::mutex> lk(mu_);
+  const uint64_t old = staged_.size;
+  if (new_size <= old) return ok_status();
+  if (new_size > layout_.max_size)
+    return {PALLOC_E_NOMEM, "the arena cannot grow to " + std::to_string(new_size) + " bytes: its maximum is " +
+                                std::to_string(layout_.max_size) + " (set when it was created)"};
+  PALLOC_TRY(reserve_space(data_.fd.get(), layout_.data_offset + old, new_size - old, false, path_));
+  const uint64_t t_lo = round_up(layout_.table_entry_offset(layout_.arena_pgno(layout_.base + old)), layout_.page_size);
+  const uint64_t t_hi = round_up(layout_.table_entry_offset(layout_.arena_pgno(layout_.base + new_size)), layout_.page_size);
+  if (t_hi > t_lo) PALLOC_TRY(reserve_space(data_.fd.get(), t_lo, t_hi - t_lo, false, path_));
+  // Fresh anonymous memory: zeros, like the file's new extent, and cheaper to touch.
+  void *at = reinterpret_cast<void *>(layout_.base + old);
+  void *p = mmap(at, new_size - old, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) return errno_status(errno, "mapping new arena memory");
+  madvise(p, new_size - old, MADV_NOHUGEPAGE);
+  PALLOC_TRY(tracker_->track(p, new_size - old, false));
+  staged_.size = new_size;
+  return ok_status();
+}
+
+Status Arena::root_set(unsigned slot, uint64_t value) {
+  if (slot >= PALLOC_ROOT_SLOTS)
+    return {PALLOC_E_INVALID, "root slot " + std::to_string(slot) + " out of range (0-" +
+                                  std::to_string(PALLOC_ROOT_SLOTS - 1) + ")"};
+  std::lock_guard<std::mutex> lk(mu_);
+  staged_.roots[slot].value = value;
+  return ok_status();
+}
+
+uint64_t Arena::root_get(unsigned slot) const {
+  if (slot >= PALLOC_ROOT_SLOTS) return 0;
+  std::lock_guard<std::mutex> lk(mu_);
+  return staged_.roots[slot].value;
+}
+
+Status Arena::root_set_named(const std::string &name, uint64_t value) {
+  if (name.empty() || name.size() > PALLOC_ROOT_NAME_MAX)
+    return {PALLOC_E_INVALID, "root names are 1 to " + std::to_string(PALLOC_ROOT_NAME_MAX) + " characters"};
+  std::lock_guard<std::mutex> lk(mu_);
+  Root *free_slot = nullptr;
+  for (Root &r : staged_.roots) {
+    if (r.name == name) {
+      r.value = value;
+      return ok_status();
+    }
+    if (!free_slot && r.name.empty() && r.value == 0) free_slot = &r;
+  }
+  if (!free_slot) return {PALLOC_E_NOMEM, "all " + std::to_string(PALLOC_ROOT_SLOTS) + " root slots are in use"};
+  free_slot->name = name;
+  free_slot->value = value;
+  return ok_status();
+}
+
+Status Arena::root_get_named(const std::string &name, uint64_t *value) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const Root &r : staged_.roots)
+    if (!name.empty() && r.name == name) {
+      *value = r.value;
+      return ok_status();
+    }
+  return {PALLOC_E_NOT_FOUND, "no root named '" + name + "'"};
+}
+
+Status Arena::region_register(const std::string &name, void *addr, uint64_t len, int *restored) {
+  const uint64_t ps = layout_.page_size;
+  const auto a = reinterpret_cast<uintptr_t>(addr);
+  if (name.empty() || name.size() > kRegionNameMax)
+    return {PALLOC_E_INVALID, "region names are 1 to " + std::to_string(kRegionNameMax) + " characters"};
+  if (a % ps || len % ps || len == 0) return {PALLOC_E_INVALID, "region " + name + " must be page-aligned and non-empty"};
+  if (detached_) return {PALLOC_E_DETACHED, "a fork() child cannot register regions"};
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const LiveRegion &r : regions_)
+    if (r.name == name) return {PALLOC_E_EXISTS, "region " + name + " is already registered"};
+  if (regions_.size() >= kMaxRegions) return {PALLOC_E_NOMEM, "at most 64 regions"};
+  if (restored) *restored = 0;
+  LiveRegion live{name, a, len, 0};
+  auto it = std::find_if(staged_.regions.begin(), staged_.regions.end(),
+                         [&](const RegionRecord &r) { return r.name == name; });
+  if (it != staged_.regions.end()) {
+    if (it->length != len)
+      return {PALLOC_E_INVALID, "region " + name + " was " + std::to_string(it->length) + " bytes when committed, now " +
+                                    std::to_string(len) + "; the binary it belongs to probably changed"};
+    live.zone_offset = it->zone_offset;
+    const bool committed = std::any_of(committed_.regions.begin(), committed_.regions.end(),
+                                       [&](const RegionRecord &r) { return r.name == name; });
+    if (committed) {
+      PALLOC_TRY(pread_full(data_.fd.get(), addr, len, kRegionZoneOffset + it->zone_offset, path_ + " (region " + name + ")"));
+      if (restored) *restored = 1;
+    }
+    PALLOC_TRY(tracker_->track(addr, len, true));
+  } else {
+    if (staged_.region_zone_used + len > kRegionZoneBytes)
+      return {PALLOC_E_NOMEM, "regions may hold at most 64 MiB in all"};
+    live.zone_offset = staged_.region_zone_used;
+    PALLOC_TRY(reserve_space(data_.fd.get(), kRegionZoneOffset + live.zone_offset, len, false, path_));
+    PALLOC_TRY(tracker_->track(addr, len, true));
+    staged_.regions.push_back({name, live.zone_offset, len});
+    staged_.region_zone_used += len;
+    for (uint64_t off = 0; off < len; off += ps) pending_.push_back(a + off);  // first commit saves it whole
+  }
+  regions_.push_back(live);
+  return ok_status();
+}
+
+Status Arena::depend_on(const void *addr) {
+  BinaryRecord b;
+  PALLOC_TRY(binary_containing(addr, &b));
+  std::lock_guard<std::mutex> lk(mu_);
+  for (BinaryRecord &have : staged_.binaries)
+    if (have.path == b.path) {
+      have = b;
+      return ok_status();
+    }
+  if (staged_.binaries.size() >= kMaxBinaries) return {PALLOC_E_NOMEM, "at most 128 binaries"};
+  staged_.binaries.push_back(std::move(b));
+  return ok_status();
+}
+
+void Arena::stats(palloc_stats *out) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  *out = {};
+  out->epoch = epoch_;
+  {
+    std::lock_guard<std::mutex> sl(sync_mu_);
+    out->durable_epoch = durable_epoch_;
+  }
+  out->size = staged_.size;
+  out->max_size = layout_.max_size;
+  out->page_size = layout_.page_size;
+  out->last_commit_pages = stat_last_pages_;
+  out->last_commit_ns = stat_last_ns_;
+  out->last_commit_unix_ns = last_commit_unix_ns_;
+  out->commits = stat_commits_;
+  out->pages_written = stat_pages_;
+  out->bytes_written = stat_bytes_;
+  out->log_bytes = logs_[0].end + logs_[1].end;
+  out->checkpoints = stat_checkpoints_;
+  out->checkpoint_epoch = checkpoint_epoch_;
+  out->tracker = tracker_ ? tracker_->name() : "none";
+  out->durability = durability_name(opts_.durability);
+}
+
+void Arena::detach_after_fork() {
+  // Runs in the child right after fork(): no locks may be taken (another thread of the
+  // parent may have held them). Closing the child's copies of the descriptors leaves the
+  // parent's flock in place and makes sure this copy can never write the files.
+  detached_ = true;
+  ::close(data_.fd.release());
+  for (LogFile &log : logs_) ::close(log.fd.release());
+}
+
+}  // namespace palloc

@@ -1,0 +1,106 @@
+// arena.h — an open arena: its files, its mapping, its tracker, commit and checkpoint.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datafile.h"
+#include "format.h"
+#include "tracker.h"
+#include "wal.h"
+
+namespace palloc {
+
+class Arena {
+ public:
+  static Status open(const std::string &path, const palloc_options &opts, std::unique_ptr<Arena> *out);
+  ~Arena();
+  Arena(const Arena &) = delete;
+  Arena &operator=(const Arena &) = delete;
+
+  // Checkpoints (unless detached) and releases everything.
+  Status close();
+  Status commit(uint64_t *epoch);
+  Status sync();
+  Status grow(uint64_t new_size);
+
+  Status root_set(unsigned slot, uint64_t value);
+  uint64_t root_get(unsigned slot) const;
+  Status root_set_named(const std::string &name, uint64_t value);
+  Status root_get_named(const std::string &name, uint64_t *value) const;
+  Status region_register(const std::string &name, void *addr, uint64_t len, int *restored);
+  Status depend_on(const void *addr);
+  void stats(palloc_stats *out) const;
+
+  void *base() const { return reinterpret_cast<void *>(layout_.base); }
+  uint64_t size() const;
+  uint64_t max_size() const { return layout_.max_size; }
+  uint64_t epoch() const;
+
+  // Called in a fork() child: the copy may never commit and owns no files.
+  void detach_after_fork();
+
+ private:
+  struct LiveRegion {
+    std::string name;
+    uintptr_t addr = 0;
+    uint64_t len = 0;
+    uint64_t zone_offset = 0;
+  };
+
+  Arena() = default;
+  Status open_files(const std::string &path, const palloc_options &opts);
+  Status recover();
+  Status map_memory();
+  Status translate(uintptr_t page, uint64_t *pgno) const;
+  Status wait_durable(uint64_t epoch);
+  Status checkpoint(std::unique_lock<std::mutex> &lk);
+  void background_loop();
+  bool page_matches_committed(uintptr_t addr, const void *page);
+
+  std::string path_;
+  palloc_options opts_{};
+  Layout layout_;
+  uint64_t seed_ = 0;
+  DataFile data_;
+  LogFile logs_[2];
+  std::unique_ptr<Tracker> tracker_;
+  const uint8_t *table_map_ = nullptr;  // read-only view of the checksum table (hash tracker)
+  bool mapped_ = false;
+
+  // Commit state; mu_ guards it.
+  mutable std::mutex mu_;
+  unsigned active_ = 0;                // log receiving commits
+  uint64_t epoch_ = 0;                 // last committed epoch
+  uint64_t last_commit_unix_ns_ = 0;
+  ArenaState committed_;               // state as of epoch_
+  ArenaState staged_;                  // state the next commit records
+  std::vector<LiveRegion> regions_;
+  std::vector<uintptr_t> pending_;     // dirty pages a failed commit must still write
+  Status poisoned_;                    // a failed sync: no further commit is safe
+  uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
+  uint64_t stat_checkpoints_ = 0;
+  uint64_t checkpoint_epoch_ = 0;
+
+  // Durability (group commit); sync_mu_ is taken after mu_, never before.
+  mutable std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  uint64_t durable_epoch_ = 0;
+  bool syncing_ = false;
+
+  // Background thread: async syncs and checkpoints.
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool bg_stop_ = false;
+  bool bg_checkpoint_ = false;
+  std::thread *bg_ = nullptr;
+
+  std::atomic<bool> detached_{false};
+};
+
+}  // namespace palloc

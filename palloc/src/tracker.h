@@ -1,0 +1,47 @@
+// tracker.h — dirty-page tracking: which pages of the tracked ranges were written since
+// the last collect(). Two implementations: userfaultfd async write-protect with
+// PAGEMAP_SCAN (cost grows with the pages written and the populated page-table span),
+// and per-page XXH3 hashes (cost grows with the resident, privately written memory).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "palloc.h"
+#include "status.h"
+
+namespace palloc {
+
+// For the hash tracker: does this page's current content equal the committed content?
+// Asked once per page, the first time the tracker sees the page privately written.
+using BaselineFn = std::function<bool(uintptr_t page_addr, const void *page)>;
+
+class Tracker {
+ public:
+  virtual ~Tracker() = default;
+  virtual const char *name() const = 0;
+  // Starts tracking [addr, addr + len) (page-aligned; the memory must be mapped).
+  // clean_now: the range's current contents count as committed (pages already
+  // populated, e.g. a restored region); otherwise only writes after this call count
+  // for pages never populated, and populated ones are judged by the baseline.
+  virtual Status track(void *addr, size_t len, bool clean_now) = 0;
+  // Appends the page addresses written since the last collect, in ascending order per
+  // range, and re-arms tracking for them.
+  virtual Status collect(std::vector<uintptr_t> *pages) = 0;
+};
+
+// Creates the tracker of the given kind (AUTO picks uffd when supported).
+Status make_tracker(palloc_tracker_kind kind, size_t page_size, BaselineFn baseline,
+                    std::unique_ptr<Tracker> *out);
+
+std::unique_ptr<Tracker> make_uffd_tracker(size_t page_size, int uffd, int pagemap_fd);
+std::unique_ptr<Tracker> make_hash_tracker(size_t page_size, int pagemap_fd, BaselineFn baseline);
+// Opens a userfaultfd with async write-protect; -1 with errno set if unsupported.
+int open_wp_async_uffd();
+// True if this kernel supports the uffd tracker (probed once).
+bool uffd_tracker_supported();
+
+}  // namespace palloc

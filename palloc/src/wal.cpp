@@ -1,0 +1,252 @@
+// wal.cpp — appending commit records and scanning them back.
+#include "wal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace palloc {
+
+namespace {
+constexpr uint64_t kReserveChunk = 8 << 20;  // log space is reserved 8 MiB at a time
+constexpr size_t kCopyBatchPages = 256;      // pages copied per write call
+}  // namespace
+
+std::string log_path(const std::string &arena_path, unsigned index) {
+  return arena_path + ".wal" + std::to_string(index);
+}
+
+Status log_create(const std::string &path, const LogHeader &header, LogFile *out) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errno_status(errno, "creating log " + path);
+  (void)::fchmod(fd.get(), 0600);
+  std::vector<uint8_t> buf = encode_log_header(header);
+  PALLOC_TRY(pwrite_full(fd.get(), buf.data(), buf.size(), 0, path));
+  PALLOC_TRY(fdatasync_checked(fd.get(), path));
+  out->fd = std::move(fd);
+  out->path = path;
+  out->header = header;
+  out->end = kLogHeaderBytes;
+  out->reserved_end = kLogHeaderBytes;
+  return ok_status();
+}
+
+Status log_open(const std::string &path, bool writable, LogFile *out) {
+  Fd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT)
+      return {PALLOC_E_CORRUPT, "log file " + path + " is missing (commits after the last checkpoint would be lost; restore it from a backup)"};
+    return errno_status(errno, "opening log " + path);
+  }
+  uint8_t buf[kLogHeaderBytes];
+  uint64_t size = file_size(fd.get());
+  if (size < 56) return {PALLOC_E_CORRUPT, "log " + path + " is truncated (" + std::to_string(size) + " bytes)"};
+  PALLOC_TRY(pread_full(fd.get(), buf, std::min<uint64_t>(size, kLogHeaderBytes), 0, path));
+  PALLOC_TRY(decode_log_header(buf, std::min<uint64_t>(size, kLogHeaderBytes), &out->header).with_context(path));
+  out->fd = std::move(fd);
+  out->path = path;
+  out->end = std::max<uint64_t>(size, kLogHeaderBytes);
+  out->reserved_end = out->end;
+  return ok_status();
+}
+
+Status log_reset(LogFile *log, uint64_t seq) {
+  if (::ftruncate(log->fd.get(), 0) != 0) return errno_status(errno, "truncating log " + log->path);
+  log->header.seq = seq;
+  std::vector<uint8_t> buf = encode_log_header(log->header);
+  PALLOC_TRY(pwrite_full(log->fd.get(), buf.data(), buf.size(), 0, log->path));
+  PALLOC_TRY(fdatasync_checked(log->fd.get(), log->path));
+  log->end = kLogHeaderBytes;
+  log->reserved_end = kLogHeaderBytes;
+  return ok_status();
+}
+
+Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
+                  const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
+                  uint64_t *bytes_written) {
+  RecordHeader h;
+  h.epoch = epoch;
+  h.log_seq = log->header.seq;
+  h.unix_ns = now_unix_ns();
+  h.npages = static_cast<uint32_t>(pages.size());
+  h.state_len = static_cast<uint32_t>(state.size());
+  const uint64_t total = record_bytes(h, page_size);
+  const uint64_t start = log->end;
+
+  // Reserve the whole record's space first: a full disk fails here, before any write.
+  if (start + total > log->reserved_end) {
+    uint64_t want = (start + total + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
+    PALLOC_TRY(reserve_space(log->fd.get(), log->reserved_end, want - log->reserved_end, true, log->path));
+    log->reserved_end = want;
+  }
+
+  uint8_t header[kRecordHeaderBytes];
+  encode_record_header(h, seed, header);
+  RecordHasher hasher(seed);
+  hasher.update(header, sizeof header);
+
+  std::vector<RecordEntry> entries(pages.size());
+  const size_t batch = std::min(pages.size(), kCopyBatchPages);
+  std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[std::max<size_t>(batch, 1) * page_size]);
+  if (!copy) return {PALLOC_E_NOMEM, "no memory for the commit's copy buffer"};
+
+  auto fail = [&](const Status &s) {
+    // Cut the partial record off so a later record cannot follow garbage.
+    (void)::ftruncate(log->fd.get(), static_cast<off_t>(start));
+    log->reserved_end = start;
+    return s;
+  };
+
+  uint64_t off = start;
+  std::vector<struct iovec> iov;
+  iov.reserve(batch + 1);
+  iov.push_back({header, sizeof header});
+  for (size_t i = 0; i < pages.size(); i += batch) {
+    size_t n = std::min(batch, pages.size() - i);
+    for (size_t j = 0; j < n; j++) {
+      uint8_t *dst = copy.get() + j * page_size;
+      std::memcpy(dst, pages[i + j].addr, page_size);
+      entries[i + j] = {pages[i + j].pgno, page_checksum(dst, page_size, pages[i + j].pgno)};
+      iov.push_back({dst, page_size});
+    }
+    uint64_t len = 0;
+    for (auto &v : iov) len += v.iov_len;
+    Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
+    if (!s.ok()) return fail(s);
+    off += len;
+    iov.clear();
+  }
+
+  hasher.update(entries.data(), entries.size() * kRecordEntryBytes);
+  hasher.update(state.data(), state.size());
+  uint8_t trailer[kRecordTrailerBytes];
+  encode_record_trailer(epoch, 0, trailer);
+  hasher.update(trailer, 16);
+  encode_record_trailer(epoch, hasher.digest(), trailer);
+  iov.push_back({entries.data(), entries.size() * kRecordEntryBytes});
+  iov.push_back({const_cast<uint8_t *>(state.data()), state.size()});
+  iov.push_back({trailer, sizeof trailer});
+  Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
+  if (!s.ok()) return fail(s);
+  log->end = start + total;
+  if (bytes_written) *bytes_written = total;
+  return ok_status();
+}
+
+namespace {
+
+// Tries to read a complete, valid record at `off`. Returns CORRUPT with a reason if not.
+Status read_record(const LogFile &log, const Layout &layout, uint64_t seed, uint64_t off, uint64_t file_end,
+                   bool verify_pages, RecordInfo *out, uint64_t *pages_checked) {
+  const uint64_t ps = layout.page_size;
+  if (off + kRecordHeaderBytes > file_end) return {PALLOC_E_CORRUPT, "record header is cut off"};
+  uint8_t hb[kRecordHeaderBytes];
+  PALLOC_TRY(pread_full(log.fd.get(), hb, sizeof hb, off, log.path));
+  RecordHeader h;
+  PALLOC_TRY(decode_record_header(hb, seed, &h));
+  if (h.log_seq != log.header.seq) return {PALLOC_E_CORRUPT, "record belongs to an older generation of the log"};
+  const uint64_t total = record_bytes(h, ps);
+  if (off + total > file_end) return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + " is cut off"};
+
+  const uint64_t tail_off = off + kRecordHeaderBytes + uint64_t{h.npages} * ps;
+  const uint64_t tail_len = uint64_t{h.npages} * kRecordEntryBytes + h.state_len + kRecordTrailerBytes;
+  std::vector<uint8_t> tail(tail_len);
+  PALLOC_TRY(pread_full(log.fd.get(), tail.data(), tail_len, tail_off, log.path));
+  RecordHasher hasher(seed);
+  hasher.update(hb, sizeof hb);
+  hasher.update(tail.data(), tail_len - 8);
+  const uint8_t *trailer = tail.data() + tail_len - kRecordTrailerBytes;
+  uint64_t magic, epoch, sum;
+  std::memcpy(&magic, trailer, 8);
+  std::memcpy(&epoch, trailer + 8, 8);
+  std::memcpy(&sum, trailer + 16, 8);
+  if (magic != kTrailerMagic || epoch != h.epoch)
+    return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + " has no valid trailer"};
+  if (sum != hasher.digest())
+    return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + " fails its checksum"};
+
+  RecordInfo rec;
+  rec.log_index = log.header.index;
+  rec.offset = off;
+  rec.header = h;
+  rec.entries.resize(h.npages);
+  std::memcpy(rec.entries.data(), tail.data(), uint64_t{h.npages} * kRecordEntryBytes);
+  for (const RecordEntry &e : rec.entries)
+    if (!layout.pgno_valid(e.pgno))
+      return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + " names page " +
+                                    std::to_string(e.pgno) + ", outside the arena"};
+  PALLOC_TRY(decode_state(tail.data() + uint64_t{h.npages} * kRecordEntryBytes, h.state_len, &rec.state)
+                 .with_context("record for epoch " + std::to_string(h.epoch)));
+
+  if (verify_pages) {
+    std::vector<uint8_t> page(ps);
+    for (size_t i = 0; i < rec.entries.size(); i++) {
+      PALLOC_TRY(pread_full(log.fd.get(), page.data(), ps, off + kRecordHeaderBytes + i * ps, log.path));
+      if (page_checksum(page.data(), ps, rec.entries[i].pgno) != rec.entries[i].checksum)
+        return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + ": page " +
+                                      std::to_string(rec.entries[i].pgno) + " fails its checksum"};
+      ++*pages_checked;
+    }
+  }
+  *out = std::move(rec);
+  return ok_status();
+}
+
+}  // namespace
+
+Status log_scan(const LogFile &log, const Layout &layout, uint64_t seed, bool verify_pages, LogScan *out,
+                const std::function<void(uint64_t)> &progress) {
+  LogScan scan;
+  scan.file_end = file_size(log.fd.get());
+  uint64_t off = kLogHeaderBytes;
+  while (off < scan.file_end) {
+    RecordInfo rec;
+    Status s = read_record(log, layout, seed, off, scan.file_end, verify_pages, &rec, &scan.pages_checked);
+    if (s.code() == PALLOC_E_IO) return s;
+    if (!s.ok()) {
+      scan.torn_tail = true;
+      scan.tail_problem = s.message();
+      break;
+    }
+    off += record_bytes(rec.header, layout.page_size);
+    scan.records.push_back(std::move(rec));
+    if (progress) progress(off);
+  }
+  scan.valid_end = off;
+  if (scan.torn_tail) {
+    // Damage, or just a torn tail? Look for any valid record after it: if one exists,
+    // the log was damaged in the middle and replaying only the prefix would lose commits.
+    const uint64_t scan_limit = scan.file_end;
+    std::vector<uint8_t> buf(1 << 20);
+    for (uint64_t pos = off + 1; pos + kRecordHeaderBytes <= scan_limit;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), scan_limit - pos));
+      if (!pread_full(log.fd.get(), buf.data(), n, pos, log.path).ok()) break;
+      for (size_t i = 0; i + 4 <= n; i++) {
+        uint32_t m;
+        std::memcpy(&m, buf.data() + i, 4);
+        if (m != kRecordMagic) continue;
+        RecordInfo rec;
+        uint64_t dummy = 0;
+        if (read_record(log, layout, seed, pos + i, scan_limit, false, &rec, &dummy).ok()) {
+          scan.later_valid_epoch = rec.header.epoch;
+          break;
+        }
+      }
+      if (scan.later_valid_epoch || n < 4) break;
+      pos += n - 3;
+    }
+  }
+  *out = std::move(scan);
+  return ok_status();
+}
+
+Status log_read_page(const LogFile &log, const RecordInfo &rec, uint64_t page_size, size_t i, void *buf) {
+  return pread_full(log.fd.get(), buf, page_size, rec.offset + kRecordHeaderBytes + i * page_size, log.path);
+}
+
+}  // namespace palloc

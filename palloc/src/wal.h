@@ -1,0 +1,73 @@
+// wal.h — the write-ahead log: two files (ARENA.wal0, ARENA.wal1), each a header
+// followed by commit records. Commits append to the active log; a checkpoint switches to
+// the other log, copies the old one into the data file, then empties it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "format.h"
+#include "io.h"
+
+namespace palloc {
+
+std::string log_path(const std::string &arena_path, unsigned index);
+
+struct LogFile {
+  Fd fd;
+  std::string path;
+  LogHeader header;
+  uint64_t end = kLogHeaderBytes;      // where the next record goes
+  uint64_t reserved_end = 0;           // disk space reserved up to here
+};
+
+// Creates (truncating) a log file, mode 0600, with a fresh header; syncs it.
+Status log_create(const std::string &path, const LogHeader &header, LogFile *out);
+// Opens an existing log and reads its header.
+Status log_open(const std::string &path, bool writable, LogFile *out);
+// Empties a log (keeps its header, with a new generation `seq`); syncs it.
+Status log_reset(LogFile *log, uint64_t seq);
+
+// One page of a commit: its address in memory and its page number in the data file.
+struct PageRef {
+  const void *addr;
+  uint64_t pgno;
+};
+
+// Appends one commit record at log->end. Pages are copied before they are checksummed,
+// so a thread writing to them meanwhile cannot produce a record that fails its own
+// checksums. On failure the log is cut back to where it was and nothing is appended.
+Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
+                  const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
+                  uint64_t *bytes_written);
+
+// A record found by scanning a log.
+struct RecordInfo {
+  unsigned log_index = 0;
+  uint64_t offset = 0;
+  RecordHeader header;
+  std::vector<RecordEntry> entries;
+  ArenaState state;
+};
+
+struct LogScan {
+  std::vector<RecordInfo> records;  // the valid prefix, in log order
+  uint64_t valid_end = kLogHeaderBytes;
+  uint64_t file_end = 0;
+  bool torn_tail = false;           // bytes after the valid prefix that form no valid record
+  std::string tail_problem;         // why the first invalid record was rejected
+  uint64_t later_valid_epoch = 0;   // a valid record found beyond the damage (0: none)
+  uint64_t pages_checked = 0;
+};
+
+// Reads every record of a log. With verify_pages, every page's checksum is checked
+// (a record with a bad page is invalid). `progress` is called with bytes scanned.
+Status log_scan(const LogFile &log, const Layout &layout, uint64_t seed, bool verify_pages,
+                LogScan *out, const std::function<void(uint64_t)> &progress = {});
+
+// Reads one page of a record (index i of its entries) into buf.
+Status log_read_page(const LogFile &log, const RecordInfo &rec, uint64_t page_size, size_t i, void *buf);
+
+}  // namespace palloc
