@@ -64,7 +64,7 @@ Status options_check(const palloc_options &o) {
   if (o.durability > PALLOC_DURABILITY_NONE) return {PALLOC_E_INVALID, "unknown durability mode"};
   if (o.tracker > PALLOC_TRACKER_HASH) return {PALLOC_E_INVALID, "unknown tracker kind"};
   if (o.max_size == 0) return {PALLOC_E_INVALID, "max_size must be positive"};
-  if (o.max_size > (8ull << 40)) return {PALLOC_E_INVALID, "max_size is limited to 8 TiB"};
+  if (o.max_size > (2ull << 40)) return {PALLOC_E_INVALID, "max_size is limited to 2 TiB"};
   if (o.initial_size > o.max_size) return {PALLOC_E_INVALID, "initial_size exceeds max_size"};
   if (o.checkpoint_bytes < (1 << 20)) return {PALLOC_E_INVALID, "checkpoint_bytes must be at least 1 MiB"};
   return ok_status();

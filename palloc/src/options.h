@@ -6,7 +6,9 @@
 
 namespace palloc {
 
-constexpr uint64_t kDefaultBase = 0x0c0000000000ull;  // 12 TiB: clear of heap, libraries, stacks
+// 17 TiB: clear of heap, libraries and stacks, above ASan's shadow (which ends near
+// 16 TiB) and below the 20 TiB that mimalloc 2.0.9's segment map covers.
+constexpr uint64_t kDefaultBase = 0x110000000000ull;
 constexpr uint64_t kDefaultMaxSize = 64ull << 30;
 constexpr uint64_t kDefaultInitialSize = 16ull << 20;
 constexpr uint64_t kDefaultCheckpointBytes = 64ull << 20;
