@@ -311,7 +311,10 @@ Status Arena::commit(uint64_t *out_epoch) {
   for (uintptr_t a : dirty) {
     if (a >= layout_.base && a < layout_.base + layout_.max_size && a >= layout_.base + staged_.size) continue;
     uint64_t pgno;
-    PALLOC_TRY(translate(a, &pgno));
+    if (Status t = translate(a, &pgno); !t.ok()) {
+      pending_ = std::move(dirty);
+      return t;
+    }
     pages.push_back({reinterpret_cast<const void *>(a), pgno});
   }
   const uint64_t epoch = epoch_ + 1;

@@ -56,10 +56,14 @@ Status log_open(const std::string &path, bool writable, LogFile *out) {
 }
 
 Status log_reset(LogFile *log, uint64_t seq) {
-  if (::ftruncate(log->fd.get(), 0) != 0) return errno_status(errno, "truncating log " + log->path);
+  // New header first, then cut: a crash in between leaves old records under a new
+  // generation number, which scanning rejects; a crash before leaves records that the
+  // data file already holds. Either way the log stays readable.
   log->header.seq = seq;
   std::vector<uint8_t> buf = encode_log_header(log->header);
   PALLOC_TRY(pwrite_full(log->fd.get(), buf.data(), buf.size(), 0, log->path));
+  PALLOC_TRY(fdatasync_checked(log->fd.get(), log->path));
+  if (::ftruncate(log->fd.get(), kLogHeaderBytes) != 0) return errno_status(errno, "truncating log " + log->path);
   PALLOC_TRY(fdatasync_checked(log->fd.get(), log->path));
   log->end = kLogHeaderBytes;
   log->reserved_end = kLogHeaderBytes;
