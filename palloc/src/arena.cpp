@@ -184,6 +184,10 @@ Status Arena::recover() {
     h.state = plan.state;
     PALLOC_TRY(data_write_header(&data_, h));
   }
+  if (plan.chain.empty() && !data_.slot_problem.empty()) {
+    // One header slot is damaged: rewrite it from the good one while we are here.
+    PALLOC_TRY(data_write_header(&data_, data_.header));
+  }
   if (dirty_logs) {
     const uint64_t seq = std::max(logs_[0].header.seq, logs_[1].header.seq) + 1;
     for (LogFile &log : logs_) PALLOC_TRY(log_reset(&log, seq));

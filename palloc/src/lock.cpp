@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -39,6 +40,8 @@ Status lock_exclusive(int fd, const std::string &path) {
     if (errno != EWOULDBLOCK) return errno_status(errno, "locking " + path);
     long pid = lock_holder(fd);
     std::string who = "another process";
+    if (pid == getpid())
+      return {PALLOC_E_LOCKED, path + " is already open in this process; close it before opening it again"};
     if (pid > 0) {
       who = "process " + std::to_string(pid);
       std::ifstream cmd("/proc/" + std::to_string(pid) + "/comm");
