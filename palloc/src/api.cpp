@@ -1,5 +1,6 @@
 // api.cpp — the C API of palloc.h over palloc::Arena.
 #include <memory>
+#include <string>
 
 #include "arena.h"
 #include "options.h"
@@ -19,6 +20,7 @@ palloc_status report(const Status &s) {
 }
 
 palloc_status null_arena() { return report({PALLOC_E_INVALID, "arena is NULL"}); }
+palloc_status null_argument(const char *fn) { return report({PALLOC_E_INVALID, std::string(fn) + ": an argument is NULL"}); }
 
 }  // namespace
 
@@ -66,16 +68,19 @@ palloc_status palloc_root_set(palloc_arena *a, unsigned slot, uint64_t v) {
 }
 uint64_t palloc_root_get(const palloc_arena *a, unsigned slot) { return a ? a->impl->root_get(slot) : 0; }
 palloc_status palloc_root_set_named(palloc_arena *a, const char *name, uint64_t v) {
-  if (!a || !name) return null_arena();
+  if (!a) return null_arena();
+  if (!name) return null_argument("palloc_root_set_named");
   return report(a->impl->root_set_named(name, v));
 }
 palloc_status palloc_root_get_named(const palloc_arena *a, const char *name, uint64_t *v) {
-  if (!a || !name || !v) return null_arena();
+  if (!a) return null_arena();
+  if (!name || !v) return null_argument("palloc_root_get_named");
   return report(a->impl->root_get_named(name, v));
 }
 
 palloc_status palloc_region_register(palloc_arena *a, const char *name, void *addr, size_t len, int *restored) {
-  if (!a || !name) return null_arena();
+  if (!a) return null_arena();
+  if (!name) return null_argument("palloc_region_register");
   return report(a->impl->region_register(name, addr, len, restored));
 }
 
@@ -84,7 +89,8 @@ palloc_status palloc_depend_on(palloc_arena *a, const void *addr) {
 }
 
 palloc_status palloc_get_stats(const palloc_arena *a, palloc_stats *out) {
-  if (!a || !out) return null_arena();
+  if (!a) return null_arena();
+  if (!out) return null_argument("palloc_get_stats");
   a->impl->stats(out);
   return PALLOC_OK;
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <new>
 
 #include "binaries.h"
 #include "fork.h"
@@ -201,9 +202,12 @@ Status Arena::recover() {
 
 Status Arena::map_memory() {
   const uint64_t size = committed_.size;
-  // A data file shorter than the image (never-written tail pages) must not SIGBUS.
-  if (file_size(data_.fd.get()) < layout_.data_offset + size)
-    PALLOC_TRY(reserve_space(data_.fd.get(), layout_.data_offset, size, false, path_));
+  // Creation and grow() reserve the file up to a size before any commit records it, so
+  // a shorter file has lost committed pages: refuse it (mapping it would SIGBUS, and
+  // extending it would silently turn the lost pages into zeros).
+  if (const uint64_t have = file_size(data_.fd.get()); have < layout_.data_offset + size)
+    return {PALLOC_E_CORRUPT, path_ + " is truncated: " + std::to_string(have) + " bytes, but its committed image ends at byte " +
+                                  std::to_string(layout_.data_offset + size)};
   PALLOC_TRY(reserve_range(layout_.base, layout_.max_size));
   mapped_ = true;
   if (size > 0) {
@@ -430,11 +434,13 @@ Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
     h.checkpoint_epoch = ckpt_epoch;
     h.checkpoint_unix_ns = ckpt_unix;
     h.state = ckpt_state;
-    PALLOC_TRY(data_write_header(&data_, h));
-    return log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
+    return data_write_header(&data_, h);
   }();
 
   lk.lock();
+  // Emptying the old log changes its size, which stats() reads: do it under the lock
+  // (a header write and a truncate, once per checkpoint).
+  if (s.ok()) s = log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
   if (!s.ok()) {
     // The data file may hold part of the copy, but its header still names the previous
     // checkpoint and both logs are intact: recovery will redo the copy. Commits go on in
@@ -620,6 +626,15 @@ void Arena::detach_after_fork() {
   detached_ = true;
   ::close(data_.fd.release());
   for (LogFile &log : logs_) ::close(log.fd.release());
+  // The parent's threads that held these locks or waited on these condition variables
+  // at the fork do not exist here. Give the copy fresh ones (reusing the storage ends
+  // the old objects' lifetime): destroying a condition variable with phantom waiters
+  // blocks forever, so palloc_close in the child would hang.
+  new (&mu_) std::mutex();
+  new (&sync_mu_) std::mutex();
+  new (&bg_mu_) std::mutex();
+  new (&sync_cv_) std::condition_variable();
+  new (&bg_cv_) std::condition_variable();
 }
 
 }  // namespace palloc

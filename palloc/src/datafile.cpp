@@ -54,11 +54,18 @@ Status data_write_header(DataFile *df, DataHeader header) {
   header.seq = df->header.seq + 1;
   std::vector<uint8_t> buf = encode_header(header);
   if (buf.size() > kHeaderSlotBytes) return {PALLOC_E_INVALID, "arena state too large for a header slot"};
+  // The spare slot first: until it is durable the current one still holds. Then the
+  // other slot gets the same copy. Checkpoints overwrite data pages in place and then
+  // empty the logs, so an older header left in the other slot would describe pages
+  // that are no longer there: falling back to it after damage to the newer one would
+  // silently mix two commits. With both slots equal, either one is the truth.
   const int slot = 1 - df->slot;
   PALLOC_TRY(pwrite_full(df->fd.get(), buf.data(), buf.size(), slot * kHeaderSlotBytes, df->path));
   PALLOC_TRY(fdatasync_checked(df->fd.get(), df->path));
   df->header = std::move(header);
   df->slot = slot;
+  PALLOC_TRY(pwrite_full(df->fd.get(), buf.data(), buf.size(), (1 - slot) * kHeaderSlotBytes, df->path));
+  PALLOC_TRY(fdatasync_checked(df->fd.get(), df->path));
   df->slot_problem.clear();
   return ok_status();
 }
@@ -69,7 +76,9 @@ Status data_create(const std::string &tmp_path, const DataHeader &header, DataFi
   (void)::fchmod(fd.get(), 0600);
   const Layout &l = header.layout;
   // Reserve the headers, the table entries and the data pages of the initial size.
-  const uint64_t table_used = (kRegionZoneBytes + header.state.size) / l.page_size * 8;
+  // Table entries run from the region zone's first page through the table's own pages
+  // to the data zone: reserve up to the entry after the last initial data page.
+  const uint64_t table_used = l.table_entry_offset(l.arena_pgno(l.base + header.state.size)) - kTableOffset;
   PALLOC_TRY(reserve_space(fd.get(), 0, 2 * kHeaderSlotBytes, false, tmp_path));
   PALLOC_TRY(reserve_space(fd.get(), kTableOffset, (table_used + l.page_size - 1) / l.page_size * l.page_size, false, tmp_path));
   PALLOC_TRY(reserve_space(fd.get(), l.data_offset, header.state.size, false, tmp_path));

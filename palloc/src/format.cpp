@@ -65,7 +65,7 @@ class Reader {
   bool u64(uint64_t *v) { return bytes(v, 8); }
   bool bytes(void *out, size_t n) {
     if (n > n_ - off_) return false;
-    std::memcpy(out, p_ + off_, n);
+    if (n) std::memcpy(out, p_ + off_, n);  // an empty vector's data() may be null
     off_ += n;
     return true;
   }
@@ -105,8 +105,15 @@ Layout Layout::for_arena(uint64_t page_size, uint64_t base, uint64_t max_size) {
   l.page_size = page_size;
   l.base = base;
   l.max_size = max_size;
-  const uint64_t pages = (kRegionZoneBytes + max_size) / page_size;
-  l.table_bytes = (pages * 8 + kMiB - 1) / kMiB * kMiB;
+  // Entries are indexed from the region zone's first page up to the data zone's last,
+  // so the table's own pages take entries too: grow the table until it covers them
+  // (otherwise the top pages of a large arena get entries inside the data zone).
+  auto entries_bytes = [&](uint64_t table_bytes) {
+    const uint64_t pages = (kRegionZoneBytes + table_bytes + max_size) / page_size;
+    return (pages * 8 + kMiB - 1) / kMiB * kMiB;
+  };
+  l.table_bytes = entries_bytes(0);
+  while (entries_bytes(l.table_bytes) > l.table_bytes) l.table_bytes = entries_bytes(l.table_bytes);
   l.data_offset = kTableOffset + l.table_bytes;
   return l;
 }
@@ -229,7 +236,9 @@ Status decode_header(const uint8_t *data, size_t len, DataHeader *out) {
                                   std::to_string(kFormatVersion) + ")"};
   if (!r.u32(&checked) || checked < kHeaderFixedBytes || checked + 8 > len)
     return corrupt("arena header is truncated or its length field is damaged");
-  if (checksum(data, checked, 0) != *reinterpret_cast<const uint64_t *>(data + checked))
+  uint64_t stored_sum;
+  std::memcpy(&stored_sum, data + checked, 8);  // the state blob leaves it unaligned
+  if (checksum(data, checked, 0) != stored_sum)
     return corrupt("arena header checksum mismatch");
   if (!r.u64(&h.seq) || !r.u64(&h.layout.page_size) || !r.u64(&h.layout.base) ||
       !r.u64(&h.layout.max_size) || !r.u64(&zone_off) || !r.u64(&zone_bytes) || !r.u64(&table_off) ||

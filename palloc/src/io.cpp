@@ -63,8 +63,8 @@ Status fdatasync_checked(int fd, const std::string &what) {
 }
 
 Status fsync_dir_of(const std::string &path) {
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) dir = "/";
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash ? slash : 1);
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return errno_status(errno, "opening directory " + dir);
   if (::fsync(fd.get()) != 0 && errno != EINVAL) return errno_status(errno, "syncing directory " + dir);

@@ -4,14 +4,27 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 namespace palloc {
 
 namespace {
-// palloc_options_init cannot fail; a malformed variable is reported by palloc_open.
+// palloc_options_init cannot fail; a malformed variable is reported by palloc_open,
+// possibly on another thread: the message is process-wide.
 constexpr uint32_t kFlagBadEnvironment = 0x80000000u;
-thread_local std::string tls_env_error;
+std::mutex env_error_mu;
+std::string env_error;
+
+void set_env_error(const std::string &msg) {
+  std::lock_guard<std::mutex> lk(env_error_mu);
+  env_error = msg;
+}
+
+std::string get_env_error() {
+  std::lock_guard<std::mutex> lk(env_error_mu);
+  return env_error;
+}
 }  // namespace
 
 bool parse_size(const char *text, uint64_t *out) {
@@ -60,9 +73,15 @@ const char *durability_name(palloc_durability d) {
 }
 
 Status options_check(const palloc_options &o) {
-  if (o.flags & kFlagBadEnvironment) return {PALLOC_E_INVALID, tls_env_error};
-  if (o.durability > PALLOC_DURABILITY_NONE) return {PALLOC_E_INVALID, "unknown durability mode"};
-  if (o.tracker > PALLOC_TRACKER_HASH) return {PALLOC_E_INVALID, "unknown tracker kind"};
+  if (o.flags & kFlagBadEnvironment) return {PALLOC_E_INVALID, get_env_error()};
+  // The struct may come from C code holding any value: read the enums as raw integers
+  // (an out-of-range enum value is undefined behaviour in C++).
+  uint32_t durability, tracker;
+  static_assert(sizeof durability == sizeof o.durability && sizeof tracker == sizeof o.tracker);
+  std::memcpy(&durability, &o.durability, sizeof durability);
+  std::memcpy(&tracker, &o.tracker, sizeof tracker);
+  if (durability > PALLOC_DURABILITY_NONE) return {PALLOC_E_INVALID, "unknown durability mode " + std::to_string(durability)};
+  if (tracker > PALLOC_TRACKER_HASH) return {PALLOC_E_INVALID, "unknown tracker kind " + std::to_string(tracker)};
   if (o.max_size == 0) return {PALLOC_E_INVALID, "max_size must be positive"};
   if (o.max_size > (2ull << 40)) return {PALLOC_E_INVALID, "max_size is limited to 2 TiB"};
   if (o.initial_size > o.max_size) return {PALLOC_E_INVALID, "initial_size exceeds max_size"};
@@ -84,7 +103,7 @@ extern "C" void palloc_options_init(palloc_options *o) {
   o->checkpoint_bytes = kDefaultCheckpointBytes;
   auto bad = [o](const std::string &msg) {
     o->flags |= kFlagBadEnvironment;
-    tls_env_error = msg;
+    set_env_error(msg);
   };
   if (const char *v = getenv("PALLOC_DURABILITY")) {
     Status s = parse_durability(v, &o->durability);

@@ -179,7 +179,8 @@ Status read_record(const LogFile &log, const Layout &layout, uint64_t seed, uint
   rec.offset = off;
   rec.header = h;
   rec.entries.resize(h.npages);
-  std::memcpy(rec.entries.data(), tail.data(), uint64_t{h.npages} * kRecordEntryBytes);
+  if (h.npages)  // a commit with no dirty pages has no entries (and data() may be null)
+    std::memcpy(rec.entries.data(), tail.data(), uint64_t{h.npages} * kRecordEntryBytes);
   for (const RecordEntry &e : rec.entries)
     if (!layout.pgno_valid(e.pgno))
       return {PALLOC_E_CORRUPT, "record for epoch " + std::to_string(h.epoch) + " names page " +
