@@ -327,7 +327,12 @@ Status Arena::commit(uint64_t *out_epoch) {
   }
   const uint64_t epoch = epoch_ + 1;
   uint64_t bytes = 0;
-  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes);
+  uint64_t durable;
+  {
+    std::lock_guard<std::mutex> sl(sync_mu_);
+    durable = durable_epoch_;
+  }
+  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes, durable);
   if (!s.ok()) {
     pending_ = std::move(dirty);  // the next commit writes them
     return s.with_context("commit of epoch " + std::to_string(epoch) + " failed; epoch " + std::to_string(epoch_) +

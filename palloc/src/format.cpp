@@ -310,6 +310,7 @@ void encode_record_header(const RecordHeader &h, uint64_t seed, uint8_t out[kRec
   put64(24, h.unix_ns);
   put32(32, h.npages);
   put32(36, h.state_len);
+  put64(40, h.durable_epoch);
   put64(56, checksum(out, 56, seed));
 }
 
@@ -328,6 +329,7 @@ Status decode_record_header(const uint8_t in[kRecordHeaderBytes], uint64_t seed,
   std::memcpy(&h.unix_ns, in + 24, 8);
   std::memcpy(&h.npages, in + 32, 4);
   std::memcpy(&h.state_len, in + 36, 4);
+  std::memcpy(&h.durable_epoch, in + 40, 8);
   *out = h;
   return ok_status();
 }

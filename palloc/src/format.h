@@ -130,7 +130,13 @@ struct RecordHeader {
   uint64_t unix_ns = 0;
   uint32_t npages = 0;
   uint32_t state_len = 0;
+  // The newest epoch known to be on disk when this record was written. Recovery uses it
+  // to tell a power loss that reordered un-synced writes (nothing after the damage was
+  // ever known durable) from damage to a commit that was. kDurableUnknown: assume durable.
+  uint64_t durable_epoch = 0;
 };
+
+constexpr uint64_t kDurableUnknown = ~0ull;
 
 struct RecordEntry {
   uint64_t pgno = 0;

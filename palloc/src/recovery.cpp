@@ -28,17 +28,7 @@ Status plan_recovery(const DataFile &df, LogFile logs[2], bool verify_pages, boo
     PALLOC_TRY(log_scan(logs[i], h.layout, seed, verify_pages, &p.scans[i], report));
     scanned_before += p.scans[i].file_end;
     const LogScan &s = p.scans[i];
-    if (s.later_valid_epoch != 0 && discard_damaged) {
-      p.notes.push_back(logs[i].path + ": discarded damaged commits from offset " + std::to_string(s.valid_end) +
-                        " on (" + s.tail_problem + ")");
-      p.lost_commits = true;
-    } else if (s.later_valid_epoch != 0)
-      return {PALLOC_E_CORRUPT,
-              logs[i].path + " is damaged at offset " + std::to_string(s.valid_end) + " (" + s.tail_problem +
-                  ") but a valid commit (epoch " + std::to_string(s.later_valid_epoch) +
-                  ") follows the damage; recovering would silently drop commits. Run `palloc check` for details; "
-                  "`palloc recover --discard-damaged` accepts the loss"};
-    else if (s.torn_tail)
+    if (s.torn_tail && s.later_valid_epoch == 0)
       p.notes.push_back(logs[i].path + ": ignored an incomplete record at offset " + std::to_string(s.valid_end) +
                         " (" + s.tail_problem + ")");
     for (const RecordInfo &r : s.records) all.push_back(r);
@@ -62,6 +52,27 @@ Status plan_recovery(const DataFile &df, LogFile logs[2], bool verify_pages, boo
     p.unix_ns = r.header.unix_ns;
     p.state = r.state;
     p.chain.push_back(std::move(r));
+  }
+  // Valid records after damage. If none of them was written when anything past the
+  // recovered commit was known to be on disk, the damage is an un-synced write that a
+  // power loss cut while later un-synced writes reached the disk: a torn tail, as far as
+  // any acknowledged durable commit is concerned. Otherwise a commit that was durable
+  // is damaged, and replaying only what precedes it would silently drop commits.
+  for (unsigned i = 0; i < 2; i++) {
+    const LogScan &s = p.scans[i];
+    if (s.later_valid_epoch == 0) continue;
+    const std::string where = logs[i].path + " is damaged at offset " + std::to_string(s.valid_end) + " (" + s.tail_problem + ")";
+    if (s.later_durable_epoch != kDurableUnknown && s.later_durable_epoch <= p.epoch) {
+      p.notes.push_back(where + "; the commits after it up to epoch " + std::to_string(s.later_valid_epoch) +
+                        " were never known to be on disk (a power loss?) and were dropped");
+    } else if (discard_damaged) {
+      p.notes.push_back(where + "; discarded the commits after it, up to epoch " + std::to_string(s.later_valid_epoch));
+      p.lost_commits = true;
+    } else {
+      return {PALLOC_E_CORRUPT, where + " but a valid commit (epoch " + std::to_string(s.later_valid_epoch) +
+                                    ") follows the damage; recovering would silently drop commits. Run `palloc check` "
+                                    "for details; `palloc recover --discard-damaged` accepts the loss"};
+    }
   }
   *plan = std::move(p);
   return ok_status();

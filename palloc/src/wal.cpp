@@ -72,9 +72,10 @@ Status log_reset(LogFile *log, uint64_t seq) {
 
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
-                  uint64_t *bytes_written) {
+                  uint64_t *bytes_written, uint64_t durable_epoch) {
   RecordHeader h;
   h.epoch = epoch;
+  h.durable_epoch = durable_epoch;
   h.log_seq = log->header.seq;
   h.unix_ns = now_unix_ns();
   h.npages = static_cast<uint32_t>(pages.size());
@@ -202,6 +203,25 @@ Status read_record(const LogFile &log, const Layout &layout, uint64_t seed, uint
   return ok_status();
 }
 
+// Finds the first valid record starting at or after pos (searching for its magic).
+bool find_record_from(const LogFile &log, const Layout &layout, uint64_t seed, uint64_t pos, uint64_t end,
+                      RecordInfo *out) {
+  std::vector<uint8_t> buf(1 << 20);
+  while (pos + kRecordHeaderBytes <= end) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
+    if (n < 4 || !pread_full(log.fd.get(), buf.data(), n, pos, log.path).ok()) return false;
+    for (size_t i = 0; i + 4 <= n; i++) {
+      uint32_t m;
+      std::memcpy(&m, buf.data() + i, 4);
+      if (m != kRecordMagic) continue;
+      uint64_t checked = 0;
+      if (read_record(log, layout, seed, pos + i, end, false, out, &checked).ok()) return true;
+    }
+    pos += n - 3;
+  }
+  return false;
+}
+
 }  // namespace
 
 Status log_scan(const LogFile &log, const Layout &layout, uint64_t seed, bool verify_pages, LogScan *out,
@@ -224,26 +244,15 @@ Status log_scan(const LogFile &log, const Layout &layout, uint64_t seed, bool ve
   }
   scan.valid_end = off;
   if (scan.torn_tail) {
-    // Damage, or just a torn tail? Look for any valid record after it: if one exists,
-    // the log was damaged in the middle and replaying only the prefix would lose commits.
-    const uint64_t scan_limit = scan.file_end;
-    std::vector<uint8_t> buf(1 << 20);
-    for (uint64_t pos = off + 1; pos + kRecordHeaderBytes <= scan_limit;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), scan_limit - pos));
-      if (!pread_full(log.fd.get(), buf.data(), n, pos, log.path).ok()) break;
-      for (size_t i = 0; i + 4 <= n; i++) {
-        uint32_t m;
-        std::memcpy(&m, buf.data() + i, 4);
-        if (m != kRecordMagic) continue;
-        RecordInfo rec;
-        uint64_t dummy = 0;
-        if (read_record(log, layout, seed, pos + i, scan_limit, false, &rec, &dummy).ok()) {
-          scan.later_valid_epoch = rec.header.epoch;
-          break;
-        }
-      }
-      if (scan.later_valid_epoch || n < 4) break;
-      pos += n - 3;
+    // Damage, or just a torn tail? Look for valid records after it: if there are any,
+    // the log was damaged in the middle (or a power loss reordered un-synced writes;
+    // their durable marks tell which, in recovery). Note the highest epoch and mark.
+    uint64_t pos = off + 1;
+    RecordInfo rec;
+    while (find_record_from(log, layout, seed, pos, scan.file_end, &rec)) {
+      scan.later_valid_epoch = std::max(scan.later_valid_epoch, rec.header.epoch);
+      scan.later_durable_epoch = std::max(scan.later_durable_epoch, rec.header.durable_epoch);
+      pos = rec.offset + record_bytes(rec.header, layout.page_size);
     }
   }
   *out = std::move(scan);

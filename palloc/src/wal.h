@@ -39,9 +39,10 @@ struct PageRef {
 // Appends one commit record at log->end. Pages are copied before they are checksummed,
 // so a thread writing to them meanwhile cannot produce a record that fails its own
 // checksums. On failure the log is cut back to where it was and nothing is appended.
+// durable_epoch: the newest epoch known to be on disk now (see RecordHeader).
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
-                  uint64_t *bytes_written);
+                  uint64_t *bytes_written, uint64_t durable_epoch = kDurableUnknown);
 
 // A record found by scanning a log.
 struct RecordInfo {
@@ -58,7 +59,8 @@ struct LogScan {
   uint64_t file_end = 0;
   bool torn_tail = false;           // bytes after the valid prefix that form no valid record
   std::string tail_problem;         // why the first invalid record was rejected
-  uint64_t later_valid_epoch = 0;   // a valid record found beyond the damage (0: none)
+  uint64_t later_valid_epoch = 0;   // highest epoch of the valid records beyond the damage (0: none)
+  uint64_t later_durable_epoch = 0; // the highest durable mark among those records
   uint64_t pages_checked = 0;
 };
 

@@ -41,12 +41,13 @@ class Recovery : public ::testing::Test {
     return s;
   }
 
-  // Appends a record for `epoch` (one page, arena page `epoch`) to log i.
-  void add(unsigned i, uint64_t epoch) {
+  // Appends a record for `epoch` (one page, arena page `epoch`) to log i, written when
+  // `durable` was the newest epoch known to be on disk.
+  void add(unsigned i, uint64_t epoch, uint64_t durable = kDurableUnknown) {
     unit::fill_page(page_.data(), epoch, epoch);
     const uint64_t pgno = df_.header.layout.arena_pgno(kBase + epoch * ps_);
     ASSERT_TRUE(log_append(&logs_[i], uuid_seed(df_.header.uuid), ps_, epoch, {{page_.data(), pgno}},
-                           encode_state(state_for(epoch)), nullptr)
+                           encode_state(state_for(epoch)), nullptr, durable)
                     .ok());
   }
 
@@ -241,6 +242,49 @@ TEST_F(Recovery, ProgressCoversBothLogs) {
   ASSERT_TRUE(plan_recovery(df_, logs_, false, false, &p, [&](uint64_t done) { last = done; }).ok());
   // The last report counts all of log 0 and the valid part of log 1.
   EXPECT_EQ(last, logs_[0].end + logs_[1].end);
+}
+
+}  // namespace
+}  // namespace palloc
+
+namespace palloc {
+namespace {
+
+// A power loss can leave an un-synced record torn while a later un-synced one reached
+// the disk whole. If no record after the damage was written when anything past the
+// recovered commit was durable, nothing acknowledged as durable is lost: recover.
+TEST_F(Recovery, DamageFollowedOnlyByNeverDurableRecordsIsATornTail) {
+  add(0, 1, 0);
+  add(0, 2, 1);
+  add(0, 3, 1);  // 3 and 4 were written before 2 was known durable (async, or
+  add(0, 4, 1);  // concurrent commits sharing one fdatasync)
+  LogScan before;
+  ASSERT_TRUE(log_scan(logs_[0], df_.header.layout, uuid_seed(df_.header.uuid), false, &before).ok());
+  damage(0, before.records[2].offset);  // record 3 torn; 4 whole
+  RecoveryPlan p;
+  ASSERT_TRUE(plan(&p).ok());
+  EXPECT_EQ(epochs(p), (std::vector<uint64_t>{1, 2}));
+  EXPECT_FALSE(p.lost_commits);
+  ASSERT_FALSE(p.notes.empty());
+  EXPECT_NE(p.notes[0].find("never known to be on disk"), std::string::npos) << p.notes[0];
+}
+
+// The same damage when a later record shows the damaged commit had been durable: refuse.
+TEST_F(Recovery, DamageToACommitKnownDurableIsRefused) {
+  add(0, 1, 0);
+  add(0, 2, 1);
+  add(0, 3, 2);
+  add(0, 4, 3);  // written after commit 3 was on disk
+  LogScan before;
+  ASSERT_TRUE(log_scan(logs_[0], df_.header.layout, uuid_seed(df_.header.uuid), false, &before).ok());
+  damage(0, before.records[2].offset);
+  RecoveryPlan p;
+  Status st = plan(&p);
+  EXPECT_EQ(st.code(), PALLOC_E_CORRUPT);
+  EXPECT_NE(st.message().find("follows the damage"), std::string::npos) << st.message();
+  ASSERT_TRUE(plan(&p, true).ok());  // --discard-damaged
+  EXPECT_EQ(epochs(p), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(p.lost_commits);
 }
 
 }  // namespace
