@@ -125,7 +125,8 @@ PALLOC_API palloc_status palloc_root_get_named(const palloc_arena *arena, const 
  * committed and restored with it. If the image holds a region of this name, its saved
  * contents are copied into [addr, addr + len) now and *restored is set to 1; the
  * region's length must match. The region is tracked from now on. addr and len must be
- * page-aligned. At most 64 regions, 64 MiB in all. */
+ * page-aligned. At most 64 regions, 64 MiB in all. A region inside a loaded binary (its
+ * data or bss) also records that binary, as palloc_depend_on does. */
 PALLOC_API palloc_status palloc_region_register(palloc_arena *arena, const char *name,
                                                 void *addr, size_t len, int *restored);
 

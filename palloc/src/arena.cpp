@@ -552,6 +552,10 @@ Status Arena::region_register(const std::string &name, void *addr, uint64_t len,
     return {PALLOC_E_INVALID, "region names are 1 to " + std::to_string(kRegionNameMax) + " characters"};
   if (a % ps || len % ps || len == 0) return {PALLOC_E_INVALID, "region " + name + " must be page-aligned and non-empty"};
   if (detached_) return {PALLOC_E_DETACHED, "a fork() child cannot register regions"};
+  // A region inside a loaded binary (its writable data) is only valid with that very
+  // binary at that very address: record its identity so open can verify it.
+  BinaryRecord owner;
+  const bool in_binary = binary_containing(addr, &owner).ok();
   std::lock_guard<std::mutex> lk(mu_);
   for (const LiveRegion &r : regions_)
     if (r.name == name) return {PALLOC_E_EXISTS, "region " + name + " is already registered"};
@@ -583,6 +587,19 @@ Status Arena::region_register(const std::string &name, void *addr, uint64_t len,
     for (uint64_t off = 0; off < len; off += ps) pending_.push_back(a + off);  // first commit saves it whole
   }
   regions_.push_back(live);
+  if (in_binary) PALLOC_TRY(add_binary(owner));
+  return ok_status();
+}
+
+// Records a binary the image depends on (replacing an older identity for the same path).
+Status Arena::add_binary(const BinaryRecord &b) {
+  for (BinaryRecord &have : staged_.binaries)
+    if (have.path == b.path) {
+      have = b;
+      return ok_status();
+    }
+  if (staged_.binaries.size() >= kMaxBinaries) return {PALLOC_E_NOMEM, "at most 128 binaries"};
+  staged_.binaries.push_back(b);
   return ok_status();
 }
 
@@ -590,14 +607,7 @@ Status Arena::depend_on(const void *addr) {
   BinaryRecord b;
   PALLOC_TRY(binary_containing(addr, &b));
   std::lock_guard<std::mutex> lk(mu_);
-  for (BinaryRecord &have : staged_.binaries)
-    if (have.path == b.path) {
-      have = b;
-      return ok_status();
-    }
-  if (staged_.binaries.size() >= kMaxBinaries) return {PALLOC_E_NOMEM, "at most 128 binaries"};
-  staged_.binaries.push_back(std::move(b));
-  return ok_status();
+  return add_binary(b);
 }
 
 void Arena::stats(palloc_stats *out) const {

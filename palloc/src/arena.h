@@ -62,6 +62,7 @@ class Arena {
   Status checkpoint(std::unique_lock<std::mutex> &lk);
   void background_loop();
   bool page_matches_committed(uintptr_t addr, const void *page);
+  Status add_binary(const BinaryRecord &b);  // mu_ held
 
   std::string path_;
   palloc_options opts_{};

@@ -47,7 +47,10 @@ Status log_open(const std::string &path, bool writable, LogFile *out) {
   uint64_t size = file_size(fd.get());
   if (size < 56) return {PALLOC_E_CORRUPT, "log " + path + " is truncated (" + std::to_string(size) + " bytes)"};
   PALLOC_TRY(pread_full(fd.get(), buf, std::min<uint64_t>(size, kLogHeaderBytes), 0, path));
-  PALLOC_TRY(decode_log_header(buf, std::min<uint64_t>(size, kLogHeaderBytes), &out->header).with_context(path));
+  Status s = decode_log_header(buf, std::min<uint64_t>(size, kLogHeaderBytes), &out->header);
+  if (s.code() == PALLOC_E_NOT_ARENA)  // the arena's own log, so damage rather than a stranger
+    return {PALLOC_E_CORRUPT, path + ": the log header is damaged (" + s.message() + ")"};
+  PALLOC_TRY(s.with_context(path));
   out->fd = std::move(fd);
   out->path = path;
   out->end = std::max<uint64_t>(size, kLogHeaderBytes);

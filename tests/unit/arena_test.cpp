@@ -366,6 +366,30 @@ TEST_F(Arena, RegionIsRestoredInAFreshProcess) {
   EXPECT_TRUE(unit::page_has(g_region + 3 * ps_, 3, 1));
 }
 
+// A region inside a binary's data is only valid with that binary: registering it
+// records the binary's identity, which open then verifies.
+alignas(65536) unsigned char g_region_in_exe[65536];
+
+TEST_F(Arena, RegionInABinaryRecordsThatBinary) {
+  {
+    ArenaPtr a = open();
+    ASSERT_TRUE(a);
+    ASSERT_EQ(palloc_region_register(a.get(), "exe-data", g_region_in_exe, ps_, nullptr), PALLOC_OK);
+    ASSERT_EQ(palloc_commit(a.get()), 1);
+  }
+  palloc::DataFile df;
+  df.path = path_;
+  df.fd.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(df.fd.valid());
+  ASSERT_TRUE(palloc::data_read_header(&df).ok());
+  char exe[PATH_MAX];
+  ASSERT_NE(realpath("/proc/self/exe", exe), nullptr);
+  const auto &bins = df.header.state.binaries;
+  auto it = std::find_if(bins.begin(), bins.end(), [&](const palloc::BinaryRecord &b) { return b.path == exe; });
+  ASSERT_NE(it, bins.end()) << "the test executable is not recorded";
+  EXPECT_FALSE(it->build_id.empty());
+}
+
 TEST_F(Arena, RegionsAtOtherAddressesAndArgumentChecks) {
   const size_t len = 3 * ps_;
   {
