@@ -317,7 +317,7 @@ Status Arena::commit(uint64_t *out_epoch) {
   std::vector<PageRef> pages;
   pages.reserve(dirty.size());
   for (uintptr_t a : dirty) {
-    if (a >= layout_.base && a < layout_.base + layout_.max_size && a >= layout_.base + staged_.size) continue;
+    if (a >= layout_.base + staged_.size && a < layout_.base + layout_.max_size) continue;  // beyond the size
     uint64_t pgno;
     if (Status t = translate(a, &pgno); !t.ok()) {
       pending_ = std::move(dirty);
@@ -391,8 +391,7 @@ Status Arena::wait_durable(uint64_t epoch) {
       std::lock_guard<std::mutex> lk(mu_);
       // After a failed fdatasync the kernel may have dropped the dirty pages: the log's
       // contents are unknown, so no later commit may be acknowledged on top of it.
-      poisoned_ = s.with_context("the log could not be synced; commits after epoch " +
-                                 std::to_string(durable_epoch_) + " may be lost; reopen the arena");
+      poisoned_ = s.with_context("the log could not be synced; commits not yet on disk may be lost; reopen the arena");
     }
     sl.lock();
     syncing_ = false;
@@ -408,52 +407,58 @@ Status Arena::sync() {
 }
 
 // Switches to the other log, copies the old one into the data file, then empties it.
-// Called with mu_ held (lk); releases it while copying so commits go on meanwhile.
+// Called with mu_ held (lk); releases it while copying so commits go on meanwhile. If an
+// earlier checkpoint failed part-way, its log is still full: that one is finished first.
 Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
-  if (logs_[active_].end == kLogHeaderBytes) return ok_status();
-  if (logs_[1 - active_].end != kLogHeaderBytes)
-    return {PALLOC_E_IO, "a previous checkpoint did not finish; the next open will complete it"};
-  const unsigned old = active_;
-  PALLOC_TRY(fdatasync_checked(logs_[old].fd.get(), logs_[old].path));
-  {
-    std::lock_guard<std::mutex> sl(sync_mu_);
-    durable_epoch_ = std::max(durable_epoch_, epoch_);
-    sync_cv_.notify_all();
-  }
-  active_ = 1 - old;
-  const uint64_t ckpt_epoch = epoch_;
-  const uint64_t ckpt_unix = last_commit_unix_ns_;
-  const ArenaState ckpt_state = committed_;
-  lk.unlock();
+  for (int round = 0; round < 2; round++) {
+    unsigned old;
+    const bool unfinished = logs_[1 - active_].end != kLogHeaderBytes;
+    if (unfinished) {
+      old = 1 - active_;  // its records were synced when it was switched out
+    } else {
+      if (logs_[active_].end == kLogHeaderBytes) return ok_status();
+      old = active_;
+      PALLOC_TRY(fdatasync_checked(logs_[old].fd.get(), logs_[old].path));
+      {
+        std::lock_guard<std::mutex> sl(sync_mu_);
+        durable_epoch_ = std::max(durable_epoch_, epoch_);
+        sync_cv_.notify_all();
+      }
+      active_ = 1 - old;
+    }
+    lk.unlock();
 
-  Status s = [&]() -> Status {
-    LogScan scan;
-    PALLOC_TRY(log_scan(logs_[old], layout_, seed_, false, &scan));
-    if (scan.torn_tail || scan.records.empty() || scan.records.back().header.epoch != ckpt_epoch)
-      return {PALLOC_E_CORRUPT, logs_[old].path + " does not read back as written (" + scan.tail_problem + ")"};
-    std::vector<RecordInfo> recs;
-    for (RecordInfo &r : scan.records)
-      if (r.header.epoch > data_.header.checkpoint_epoch) recs.push_back(std::move(r));
-    PALLOC_TRY(data_apply_records(&data_, logs_, recs));
-    DataHeader h = data_.header;
-    h.checkpoint_epoch = ckpt_epoch;
-    h.checkpoint_unix_ns = ckpt_unix;
-    h.state = ckpt_state;
-    return data_write_header(&data_, h);
-  }();
+    uint64_t ckpt_epoch = 0;
+    Status s = [&]() -> Status {
+      LogScan scan;
+      PALLOC_TRY(log_scan(logs_[old], layout_, seed_, false, &scan));
+      if (scan.torn_tail || scan.records.empty())
+        return {PALLOC_E_CORRUPT, logs_[old].path + " does not read back as written (" + scan.tail_problem + ")"};
+      const RecordInfo &last = scan.records.back();
+      DataHeader h = data_.header;
+      h.checkpoint_epoch = ckpt_epoch = last.header.epoch;
+      h.checkpoint_unix_ns = last.header.unix_ns;
+      h.state = last.state;
+      std::vector<RecordInfo> recs;
+      for (RecordInfo &r : scan.records)
+        if (r.header.epoch > data_.header.checkpoint_epoch) recs.push_back(std::move(r));
+      PALLOC_TRY(data_apply_records(&data_, logs_, recs));
+      return data_write_header(&data_, h);
+    }();
 
-  lk.lock();
-  // Emptying the old log changes its size, which stats() reads: do it under the lock
-  // (a header write and a truncate, once per checkpoint).
-  if (s.ok()) s = log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
-  if (!s.ok()) {
-    // The data file may hold part of the copy, but its header still names the previous
-    // checkpoint and both logs are intact: recovery will redo the copy. Commits go on in
-    // the other log; no new checkpoint starts while the old log is non-empty.
-    return s.with_context("checkpoint");
+    lk.lock();
+    // Emptying the old log changes its size, which stats() reads: do it under the lock
+    // (a header write and a truncate, once per checkpoint).
+    if (s.ok()) s = log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
+    if (!s.ok()) {
+      // The data file may hold part of the copy, but its header still names the previous
+      // checkpoint and the old log is intact: the next checkpoint, or recovery, redoes it.
+      return s.with_context("checkpoint");
+    }
+    checkpoint_epoch_ = ckpt_epoch;
+    stat_checkpoints_++;
+    if (!unfinished) break;  // after finishing an old one, go round once more for the active log
   }
-  checkpoint_epoch_ = ckpt_epoch;
-  stat_checkpoints_++;
   return ok_status();
 }
 

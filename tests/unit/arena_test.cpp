@@ -5,9 +5,11 @@
 #include <elf.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -677,6 +679,50 @@ TEST_F(Arena, CrashAfterCheckpointsRecoversFromDataFileAndLog) {
   });
   ASSERT_EQ(code, 128 + SIGKILL);
   // The same workload computes what each page must hold.
+  std::vector<uint64_t> expect(span, 0);
+  for (size_t c = 1, next = 0; c <= commits; c++)
+    for (size_t k = 0; k < per_commit; k++, next = (next + 1) % span) expect[next] = c;
+  ArenaPtr a = open(o);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(palloc_epoch(a.get()), commits);
+  for (size_t i = 0; i < span; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, expect[i])) << "page " << i;
+}
+
+// A checkpoint that fails part-way (here: EFBIG for every data-file write) leaves its log
+// full; commits go on in the other log, and the next checkpoint finishes the old one
+// before switching again, so the logs do not grow without bound.
+TEST_F(Arena, FailedCheckpointIsFinishedByTheNextOne) {
+  palloc_options o = opts();
+  o.checkpoint_bytes = 1 * kMiB;
+  const size_t commits = 30, per_commit = 24, span = 150;
+  const std::string wal0 = path_ + ".wal0", wal1 = path_ + ".wal1";
+  int code = unit::run_in_child([&]() -> int {
+    palloc_arena *a = nullptr;
+    CHILD_CHECK(palloc_open(path_.c_str(), &o, &a) == PALLOC_OK);
+    // The data zone starts above 65 MiB: with a 32 MiB file-size limit every checkpoint
+    // write fails, while log appends (a few MiB) still fit.
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {32 * kMiB, RLIM_INFINITY};
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    std::vector<uint64_t> gen;
+    checkpoint_workload(a, commits, per_commit, span, &gen);
+    CHILD_CHECK(palloc_epoch(a) == commits);
+    // A checkpoint switched logs and failed: both logs hold records, none finished.
+    CHILD_CHECK(eventually([&] {
+      return unit::file_size_of(wal0) > palloc::kLogHeaderBytes && unit::file_size_of(wal1) > palloc::kLogHeaderBytes;
+    }));
+    palloc_stats st;
+    palloc_get_stats(a, &st);
+    CHILD_CHECK(st.checkpoints == 0);
+    lim.rlim_cur = RLIM_INFINITY;
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    // Close checkpoints: the unfinished log first, then the active one.
+    CHILD_CHECK(palloc_close(a) == PALLOC_OK);
+    CHILD_CHECK(unit::file_size_of(wal0) == palloc::kLogHeaderBytes);
+    CHILD_CHECK(unit::file_size_of(wal1) == palloc::kLogHeaderBytes);
+    return 0;
+  });
+  ASSERT_EQ(code, 0);
   std::vector<uint64_t> expect(span, 0);
   for (size_t c = 1, next = 0; c <= commits; c++)
     for (size_t k = 0; k < per_commit; k++, next = (next + 1) % span) expect[next] = c;
