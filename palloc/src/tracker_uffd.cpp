@@ -26,6 +26,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
 
 #include "tracker.h"
@@ -205,12 +209,27 @@ static bool probe_uffd() {
 }
 
 bool uffd_tracker_supported() {
-  static const bool ok = probe_uffd();
+  // PALLOC_DISABLE_UFFD=1 behaves as a kernel without the feature would (to exercise
+  // the fallback on kernels that have it).
+  static const bool ok = [] {
+    const char *off = getenv("PALLOC_DISABLE_UFFD");
+    return !(off && *off && strcmp(off, "0") != 0) && probe_uffd();
+  }();
   return ok;
 }
 
 Status make_tracker(palloc_tracker_kind kind, size_t page_size, BaselineFn baseline, std::unique_ptr<Tracker> *out) {
   const bool uffd_ok = uffd_tracker_supported();
+  if (kind == PALLOC_TRACKER_AUTO && !uffd_ok) {
+    // The fallback makes every commit cost grow with the arena: say so, once.
+    static std::once_flag told;
+    std::call_once(told, [] {
+      fprintf(stderr,
+              "palloc: this kernel lacks userfaultfd async write-protect with PAGEMAP_SCAN (Linux 6.7+); "
+              "using the hash tracker, whose commits cost time in proportion to the arena's resident size. "
+              "Set PALLOC_TRACKER=hash to choose it explicitly and silence this notice.\n");
+    });
+  }
   if (kind == PALLOC_TRACKER_AUTO) kind = uffd_ok ? PALLOC_TRACKER_UFFD : PALLOC_TRACKER_HASH;
   int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pm < 0) return errno_status(errno, "opening /proc/self/pagemap (is /proc mounted?)");

@@ -52,6 +52,12 @@ class BadInput : public ::testing::Test {
     }
   }
 
+  static uint64_t stats_pages(palloc_arena *a) {
+    palloc_stats s;
+    palloc_get_stats(a, &s);
+    return s.last_commit_pages;
+  }
+
   static bool contains(const std::string &hay, const std::string &needle) {
     return hay.find(needle) != std::string::npos;
   }
@@ -425,12 +431,35 @@ TEST_F(BadInput, WellFormedEnvironmentVariablesApply) {
   EXPECT_EQ(stats.max_size, 96 * unit::kMiB);
 }
 
+// These run on kernels without the uffd tracker, and here through the ctest entry
+// unit-without-uffd, which sets PALLOC_DISABLE_UFFD=1.
 TEST_F(BadInput, UffdTrackerOnAKernelWithoutIt) {
   if (palloc_uffd_supported()) GTEST_SKIP() << "this kernel supports the uffd tracker";
   palloc_options o = opts();
   o.tracker = PALLOC_TRACKER_UFFD;
   const std::string msg = expect_open_fails(PALLOC_E_UNSUPPORTED, o);
   EXPECT_TRUE(contains(msg, "hash")) << msg;
+}
+
+TEST_F(BadInput, AutoFallsBackToHashAndSaysSoOnce) {
+  if (palloc_uffd_supported()) GTEST_SKIP() << "this kernel supports the uffd tracker";
+  testing::internal::CaptureStderr();
+  for (int round = 0; round < 2; round++) {
+    palloc_status st;
+    ArenaPtr a = unit::open_arena(path_, opts(), &st);
+    ASSERT_EQ(st, PALLOC_OK) << palloc_last_error();
+    palloc_stats stats;
+    ASSERT_EQ(palloc_get_stats(a.get(), &stats), PALLOC_OK);
+    EXPECT_STREQ(stats.tracker, "hash");
+    static_cast<uint8_t *>(palloc_base(a.get()))[round] = 7;
+    ASSERT_EQ(palloc_commit(a.get()), round + 1);
+    ASSERT_EQ(stats_pages(a.get()), 1u) << "the hash tracker found the written page";
+  }
+  const std::string err = testing::internal::GetCapturedStderr();
+  const size_t first = err.find("using the hash tracker");
+  ASSERT_NE(first, std::string::npos) << err;
+  EXPECT_EQ(err.find("using the hash tracker", first + 1), std::string::npos) << "said more than once: " << err;
+  EXPECT_TRUE(contains(err, "PALLOC_TRACKER=hash")) << err;
 }
 
 }  // namespace
