@@ -100,6 +100,18 @@ class ArenaFixture {
 
   uint8_t *page(palloc_arena *a, size_t i) const { return static_cast<uint8_t *>(palloc_base(a)) + i * ps_; }
 
+  // Reopens the arena and checks it holds what checkpoint_workload committed (the same
+  // sequence computes what each page must hold).
+  void expect_checkpoint_workload(const palloc_options &o, size_t commits, size_t per_commit, size_t span) {
+    std::vector<uint64_t> expect(span, 0);
+    for (size_t c = 1, next = 0; c <= commits; c++)
+      for (size_t k = 0; k < per_commit; k++, next = (next + 1) % span) expect[next] = c;
+    ArenaPtr a = open(o);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(palloc_epoch(a.get()), commits);
+    for (size_t i = 0; i < span; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, expect[i])) << "page " << i;
+  }
+
   unit::TempDir dir_;
   std::string path_ = dir_.file("arena");
   uint64_t base_;
@@ -678,14 +690,7 @@ TEST_F(Arena, CrashAfterCheckpointsRecoversFromDataFileAndLog) {
     unit::crash_now();
   });
   ASSERT_EQ(code, 128 + SIGKILL);
-  // The same workload computes what each page must hold.
-  std::vector<uint64_t> expect(span, 0);
-  for (size_t c = 1, next = 0; c <= commits; c++)
-    for (size_t k = 0; k < per_commit; k++, next = (next + 1) % span) expect[next] = c;
-  ArenaPtr a = open(o);
-  ASSERT_TRUE(a);
-  EXPECT_EQ(palloc_epoch(a.get()), commits);
-  for (size_t i = 0; i < span; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, expect[i])) << "page " << i;
+  expect_checkpoint_workload(o, commits, per_commit, span);
 }
 
 // A checkpoint that fails part-way (here: EFBIG for every data-file write) leaves its log
@@ -723,13 +728,7 @@ TEST_F(Arena, FailedCheckpointIsFinishedByTheNextOne) {
     return 0;
   });
   ASSERT_EQ(code, 0);
-  std::vector<uint64_t> expect(span, 0);
-  for (size_t c = 1, next = 0; c <= commits; c++)
-    for (size_t k = 0; k < per_commit; k++, next = (next + 1) % span) expect[next] = c;
-  ArenaPtr a = open(o);
-  ASSERT_TRUE(a);
-  EXPECT_EQ(palloc_epoch(a.get()), commits);
-  for (size_t i = 0; i < span; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, expect[i])) << "page " << i;
+  expect_checkpoint_workload(o, commits, per_commit, span);
 }
 
 TEST_F(Arena, ConcurrentCommitsFromSeveralThreads) {
