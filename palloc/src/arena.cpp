@@ -493,10 +493,7 @@ Status Arena::grow(uint64_t new_size) {
   if (new_size > layout_.max_size)
     return {PALLOC_E_NOMEM, "the arena cannot grow to " + std::to_string(new_size) + " bytes: its maximum is " +
                                 std::to_string(layout_.max_size) + " (set when it was created)"};
-  PALLOC_TRY(reserve_space(data_.fd.get(), layout_.data_offset + old, new_size - old, false, path_));
-  const uint64_t t_lo = round_up(layout_.table_entry_offset(layout_.arena_pgno(layout_.base + old)), layout_.page_size);
-  const uint64_t t_hi = round_up(layout_.table_entry_offset(layout_.arena_pgno(layout_.base + new_size)), layout_.page_size);
-  if (t_hi > t_lo) PALLOC_TRY(reserve_space(data_.fd.get(), t_lo, t_hi - t_lo, false, path_));
+  PALLOC_TRY(data_reserve_arena(data_.fd.get(), layout_, old, new_size, path_));
   // Fresh anonymous memory: zeros, like the file's new extent, and cheaper to touch.
   void *at = reinterpret_cast<void *>(layout_.base + old);
   void *p = mmap(at, new_size - old, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);

@@ -75,13 +75,12 @@ Status data_create(const std::string &tmp_path, const DataHeader &header, DataFi
   if (!fd.valid()) return errno_status(errno, "creating " + tmp_path);
   (void)::fchmod(fd.get(), 0600);
   const Layout &l = header.layout;
-  // Reserve the headers, the table entries and the data pages of the initial size.
-  // Table entries run from the region zone's first page through the table's own pages
-  // to the data zone: reserve up to the entry after the last initial data page.
-  const uint64_t table_used = l.table_entry_offset(l.arena_pgno(l.base + header.state.size)) - kTableOffset;
+  // Reserve the headers, the table entries from the region zone's first page through the
+  // table's own pages, then the initial arena with its entries.
+  const uint64_t first_arena_entry = l.table_entry_offset(l.arena_pgno(l.base)) / l.page_size * l.page_size;
   PALLOC_TRY(reserve_space(fd.get(), 0, 2 * kHeaderSlotBytes, false, tmp_path));
-  PALLOC_TRY(reserve_space(fd.get(), kTableOffset, (table_used + l.page_size - 1) / l.page_size * l.page_size, false, tmp_path));
-  PALLOC_TRY(reserve_space(fd.get(), l.data_offset, header.state.size, false, tmp_path));
+  PALLOC_TRY(reserve_space(fd.get(), kTableOffset, first_arena_entry - kTableOffset, false, tmp_path));
+  PALLOC_TRY(data_reserve_arena(fd.get(), l, 0, header.state.size, tmp_path));
   if (file_size(fd.get()) < l.data_offset && ::ftruncate(fd.get(), static_cast<off_t>(l.data_offset)) != 0)
     return errno_status(errno, "sizing " + tmp_path);
   std::vector<uint8_t> buf = encode_header(header);
@@ -93,6 +92,15 @@ Status data_create(const std::string &tmp_path, const DataHeader &header, DataFi
   out->header = header;
   out->slot = 0;
   return ok_status();
+}
+
+Status data_reserve_arena(int fd, const Layout &l, uint64_t from, uint64_t to, const std::string &path) {
+  if (to <= from) return ok_status();
+  PALLOC_TRY(reserve_space(fd, l.data_offset + from, to - from, false, path));
+  const uint64_t ps = l.page_size;
+  const uint64_t t_lo = l.table_entry_offset(l.arena_pgno(l.base + from)) / ps * ps;
+  const uint64_t t_hi = (l.table_entry_offset(l.arena_pgno(l.base + to)) + ps - 1) / ps * ps;
+  return reserve_space(fd, t_lo, t_hi - t_lo, false, path);
 }
 
 Status data_apply_records(DataFile *df, LogFile *logs, const std::vector<RecordInfo> &records,

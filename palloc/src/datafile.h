@@ -29,6 +29,11 @@ Status data_write_header(DataFile *df, DataHeader header);
 // Creates a new data file at `tmp_path` holding epoch 0 with `header`; both slots written.
 Status data_create(const std::string &tmp_path, const DataHeader &header, DataFile *out);
 
+// Reserves disk space for the arena's bytes [from, to) and their checksum-table entries,
+// so that no later commit, checkpoint or recovery needs new space for them (creation
+// and growth both go through here).
+Status data_reserve_arena(int fd, const Layout &l, uint64_t from, uint64_t to, const std::string &path);
+
 // Copies the pages of `records` (in epoch order; later versions win) from their logs into
 // the data file, updates the checksum table, and syncs. logs[i] is the log of index i.
 Status data_apply_records(DataFile *df, LogFile *logs, const std::vector<RecordInfo> &records,

@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <unordered_map>
 #include <utility>
 
 #include <xxhash.h>
@@ -79,7 +78,6 @@ class HashTracker final : public Tracker {
     PALLOC_TRY(r.known.allocate(r.pages));
     if (clean_now) {
       // Record the current contents of populated pages as the committed ones.
-      std::vector<uintptr_t> ignored;
       PALLOC_TRY(scan(r, nullptr));
     }
     ranges_.push_back(std::move(r));
