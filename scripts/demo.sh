@@ -43,4 +43,28 @@ if [ -x "$bin/palloc" ]; then
   say "palloc check"
   "$bin/palloc" check "$arena"
 fi
+# Part two: an ordinary program (plain malloc and strdup) with its whole heap persistent.
+heap=$dir/notebook.arena
+heap_round() {
+  local n=$1 ms=$2
+  say "heap round $n: palloc run -- notebook run (plain malloc; commits every 10 notes); kill -9 after ${ms} ms"
+  "$bin/palloc" run --arena "$heap" -- "$bin/notebook" run >"$dir/nb.log" 2>&1 &
+  local pid=$!
+  sleep "$(awk "BEGIN{print $ms/1000}")"
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  tail -n 2 "$dir/nb.log"
+  local acked resumed
+  acked=$(grep -o 'committed epoch [0-9]*' "$dir/nb.log" | tail -n 1 | awk '{print $3}')
+  say "restart: the heap comes back; every note is checked"
+  "$bin/palloc" run --arena "$heap" --verbose -- "$bin/notebook" show 2>&1 | tee "$dir/nbshow.log"
+  resumed=$(awk '/^resumed epoch/{print $3}' "$dir/nbshow.log" | tr -d :)
+  if [ -z "$resumed" ] || { [ -n "$acked" ] && { [ "$resumed" -lt "$acked" ] || [ "$resumed" -gt $((acked + 1)) ]; }; }; then
+    echo "demo: FAILED: heap resumed at epoch ${resumed:-?}, last acknowledged ${acked:-none}" >&2
+    exit 1
+  fi
+}
+heap_round 1 700
+heap_round 2 $((400 + RANDOM % 600))
+
 say "done: every restart found exactly the last acknowledged commit"

@@ -10,6 +10,11 @@ packages=(
   nlohmann-json3-dev                 # `palloc info --json`
   python3                            # test drivers
   util-linux                         # mount/unshare for disk-full tests
+  apt patch xz-utils ca-certificates # fetching and patching the mimalloc source package
+  valgrind                           # allocator tests under valgrind
+  time                               # GNU time: benchmark wall time and peak RSS
+  libmimalloc2.0 libjemalloc2        # benchmark baselines (stock mimalloc, jemalloc)
+  lua5.4                             # a real program for the allocator benchmarks
 )
 
 missing=()

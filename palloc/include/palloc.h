@@ -165,6 +165,42 @@ PALLOC_API const char *palloc_status_name(palloc_status status);
 /* Tracker support of the running kernel: 1 if the uffd tracker can be used. */
 PALLOC_API int palloc_uffd_supported(void);
 
+/* ---- The persistent heap (libpalloc.so only) -------------------------------------
+ *
+ * libpalloc.so is also the process's malloc. With PALLOC_ARENA=path in the environment
+ * (what `palloc run` sets up) every allocation lives in that arena and the heap survives
+ * restarts: it resumes as of its last commit. Without it, the library is a plain fast
+ * malloc (transient mode). Linking libpalloc.so replaces malloc just as preloading it
+ * does. Keep a pointer to your data in a root (palloc_root_set on palloc_heap_arena())
+ * to find it again after a restart. */
+
+/* The arena the heap lives in, or NULL in transient mode. Use it for roots and stats;
+ * do not close it. */
+PALLOC_API palloc_arena *palloc_heap_arena(void);
+
+/* 1 if this process resumed an existing heap, 0 if it started a fresh one or is
+ * transient. */
+PALLOC_API int palloc_heap_resumed(void);
+
+/* Commits the whole heap: waits until no thread is inside the allocator (threads that
+ * call it meanwhile wait), drains delayed frees, records the roots and commits the arena.
+ * Returns the new epoch (> 0) or minus a palloc_status: PALLOC_E_DETACHED in a fork()
+ * child, PALLOC_E_INVALID in transient mode. The heap is also committed at normal exit
+ * and, with PALLOC_COMMIT_INTERVAL_MS, periodically. */
+PALLOC_API int64_t palloc_heap_commit(void);
+
+/* Walks every page of every live heap and checks its structure (free lists, counts,
+ * owners). Returns the number of blocks in use, or -1 with palloc_last_error() set. */
+PALLOC_API int64_t palloc_heap_validate(void);
+
+/* The malloc family under explicit names (the same heap as malloc). */
+PALLOC_API void *palloc_malloc(size_t size);
+PALLOC_API void *palloc_calloc(size_t count, size_t size);
+PALLOC_API void *palloc_realloc(void *p, size_t size);
+PALLOC_API void palloc_free(void *p);
+PALLOC_API void *palloc_aligned_alloc(size_t alignment, size_t size);
+PALLOC_API size_t palloc_usable_size(const void *p);
+
 #ifdef __cplusplus
 }
 #endif

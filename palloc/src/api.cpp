@@ -2,15 +2,14 @@
 #include <memory>
 #include <string>
 
+#include "api_arena.h"
 #include "arena.h"
+#include "runtime.h"
 #include "options.h"
 
 using palloc::Arena;
 using palloc::Status;
 
-struct palloc_arena {
-  std::unique_ptr<Arena> impl;
-};
 
 namespace {
 
@@ -27,6 +26,7 @@ palloc_status null_argument(const char *fn) { return report({PALLOC_E_INVALID, s
 extern "C" {
 
 palloc_status palloc_open(const char *path, const palloc_options *opts, palloc_arena **out) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!path || !out) return report({PALLOC_E_INVALID, "palloc_open: path and out are required"});
   *out = nullptr;
   palloc_options defaults;
@@ -42,6 +42,7 @@ palloc_status palloc_open(const char *path, const palloc_options *opts, palloc_a
 }
 
 palloc_status palloc_close(palloc_arena *a) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return PALLOC_OK;
   Status s = a->impl->close();
   delete a;
@@ -49,6 +50,7 @@ palloc_status palloc_close(palloc_arena *a) {
 }
 
 int64_t palloc_commit(palloc_arena *a) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return -static_cast<int64_t>(null_arena());
   uint64_t epoch = 0;
   Status s = a->impl->commit(&epoch);
@@ -56,39 +58,51 @@ int64_t palloc_commit(palloc_arena *a) {
   return static_cast<int64_t>(epoch);
 }
 
-palloc_status palloc_sync(palloc_arena *a) { return a ? report(a->impl->sync()) : null_arena(); }
+palloc_status palloc_sync(palloc_arena *a) {
+  palloc::RuntimeScope runtime;
+  return a ? report(a->impl->sync()) : null_arena();
+}
 void *palloc_base(const palloc_arena *a) { return a ? a->impl->base() : nullptr; }
 size_t palloc_size(const palloc_arena *a) { return a ? a->impl->size() : 0; }
 size_t palloc_max_size(const palloc_arena *a) { return a ? a->impl->max_size() : 0; }
 uint64_t palloc_epoch(const palloc_arena *a) { return a ? a->impl->epoch() : 0; }
-palloc_status palloc_grow(palloc_arena *a, size_t n) { return a ? report(a->impl->grow(n)) : null_arena(); }
+palloc_status palloc_grow(palloc_arena *a, size_t n) {
+  palloc::RuntimeScope runtime;
+  return a ? report(a->impl->grow(n)) : null_arena();
+}
 
 palloc_status palloc_root_set(palloc_arena *a, unsigned slot, uint64_t v) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   return a ? report(a->impl->root_set(slot, v)) : null_arena();
 }
 uint64_t palloc_root_get(const palloc_arena *a, unsigned slot) { return a ? a->impl->root_get(slot) : 0; }
 palloc_status palloc_root_set_named(palloc_arena *a, const char *name, uint64_t v) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return null_arena();
   if (!name) return null_argument("palloc_root_set_named");
   return report(a->impl->root_set_named(name, v));
 }
 palloc_status palloc_root_get_named(const palloc_arena *a, const char *name, uint64_t *v) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return null_arena();
   if (!name || !v) return null_argument("palloc_root_get_named");
   return report(a->impl->root_get_named(name, v));
 }
 
 palloc_status palloc_region_register(palloc_arena *a, const char *name, void *addr, size_t len, int *restored) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return null_arena();
   if (!name) return null_argument("palloc_region_register");
   return report(a->impl->region_register(name, addr, len, restored));
 }
 
 palloc_status palloc_depend_on(palloc_arena *a, const void *addr) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   return a ? report(a->impl->depend_on(addr)) : null_arena();
 }
 
 palloc_status palloc_get_stats(const palloc_arena *a, palloc_stats *out) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   if (!a) return null_arena();
   if (!out) return null_argument("palloc_get_stats");
   a->impl->stats(out);
@@ -98,6 +112,7 @@ palloc_status palloc_get_stats(const palloc_arena *a, palloc_stats *out) {
 const char *palloc_last_error(void) { return palloc::last_error(); }
 
 const char *palloc_status_name(palloc_status s) {
+  palloc::RuntimeScope runtime;  // palloc's own allocations stay out of the heap
   switch (s) {
     case PALLOC_OK: return "PALLOC_OK";
     case PALLOC_E_INVALID: return "PALLOC_E_INVALID";

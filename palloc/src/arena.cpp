@@ -18,6 +18,7 @@
 #include "lock.h"
 #include "options.h"
 #include "recovery.h"
+#include "runtime.h"
 
 namespace palloc {
 
@@ -298,6 +299,14 @@ Status Arena::translate(uintptr_t page, uint64_t *pgno) const {
 }
 
 Status Arena::commit(uint64_t *out_epoch) {
+  uint64_t epoch = 0;
+  PALLOC_TRY(commit_capture(&epoch));
+  PALLOC_TRY(commit_wait(epoch));
+  *out_epoch = epoch;
+  return ok_status();
+}
+
+Status Arena::commit_capture(uint64_t *out_epoch) {
   if (detached_)
     return {PALLOC_E_DETACHED, "this process is a fork() child of the arena's owner; only the owner may commit"};
   std::unique_lock<std::mutex> lk(mu_);
@@ -353,12 +362,19 @@ Status Arena::commit(uint64_t *out_epoch) {
     bg_checkpoint_ = true;
     bg_cv_.notify_all();
   }
-  if (opts_.durability == PALLOC_DURABILITY_SYNC) PALLOC_TRY(wait_durable(epoch));
   {
     std::lock_guard<std::mutex> l2(mu_);
+    last_capture_start_ns_ = t0;
     stat_last_ns_ = now_monotonic_ns() - t0;
   }
   *out_epoch = epoch;
+  return ok_status();
+}
+
+Status Arena::commit_wait(uint64_t epoch) {
+  if (opts_.durability == PALLOC_DURABILITY_SYNC) PALLOC_TRY(wait_durable(epoch));
+  std::lock_guard<std::mutex> lk(mu_);
+  if (epoch == epoch_) stat_last_ns_ = now_monotonic_ns() - last_capture_start_ns_;
   return ok_status();
 }
 
@@ -463,6 +479,7 @@ Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
 }
 
 void Arena::background_loop() {
+  RuntimeScope runtime;  // this thread's allocations are palloc's own, never the heap's
   const bool async = opts_.durability == PALLOC_DURABILITY_ASYNC;
   const auto period = std::chrono::milliseconds(std::max<uint32_t>(1, opts_.async_bound_ms / 2));
   std::unique_lock<std::mutex> bl(bg_mu_);

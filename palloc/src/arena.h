@@ -26,6 +26,10 @@ class Arena {
   // Checkpoints (unless detached) and releases everything.
   Status close();
   Status commit(uint64_t *epoch);
+  // commit() in two steps: capture writes the record (the memory may change again as
+  // soon as it returns); wait makes it durable as the durability mode asks.
+  Status commit_capture(uint64_t *epoch);
+  Status commit_wait(uint64_t epoch);
   Status sync();
   Status grow(uint64_t new_size);
 
@@ -87,6 +91,7 @@ class Arena {
   uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
   uint64_t stat_checkpoints_ = 0;
   uint64_t checkpoint_epoch_ = 0;
+  uint64_t last_capture_start_ns_ = 0;
 
   // Durability (group commit); sync_mu_ is taken after mu_, never before.
   mutable std::mutex sync_mu_;

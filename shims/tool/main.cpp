@@ -13,7 +13,7 @@
 namespace palloc::tool {
 namespace {
 
-const Command *const kCommands[] = {&kInfoCommand, &kCheckCommand, &kRecoverCommand, &kCreateCommand};
+const Command *const kCommands[] = {&kRunCommand, &kInfoCommand, &kCheckCommand, &kRecoverCommand, &kCreateCommand};
 
 const Command *find_command(const std::string &name) {
   for (const Command *c : kCommands)
@@ -25,7 +25,8 @@ void print_usage(FILE *out) {
   std::fprintf(out,
                "usage: palloc [--version] [--help] COMMAND [ARGS]\n"
                "\n"
-               "Inspects, checks and repairs palloc persistent arenas. An arena ARENA is the\n"
+               "Runs programs with a persistent heap; inspects, checks and repairs palloc arenas.\n"
+               "An arena ARENA is the\n"
                "data file ARENA and its logs ARENA.wal0 and ARENA.wal1.\n"
                "\n"
                "commands:\n");

@@ -30,6 +30,7 @@ extern const Command kInfoCommand;
 extern const Command kCheckCommand;
 extern const Command kRecoverCommand;
 extern const Command kCreateCommand;
+extern const Command kRunCommand;
 
 // Prints "palloc CMD: message" and the command's usage line to stderr; returns 64.
 int usage_error(const Command &cmd, const std::string &message);

@@ -1,0 +1,273 @@
+// heap.cpp — the persistent heap: mode decision, arena, growth, commit, exit commit.
+#include "heap.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <algorithm>
+#include <cerrno>
+
+#include "api_arena.h"
+#include "barrier.h"
+#include "heap_persist.h"
+#include "mi_hooks.h"
+#include "options.h"
+#include "runtime.h"
+#include "status.h"
+
+extern "C" {
+#include "palloc.h"
+void palloc_shim_strip_environment(void);  // shims/preload/environ.cpp
+}
+
+namespace palloc::heap {
+
+std::atomic<int> g_mode{kUninitialized};
+
+namespace {
+
+constexpr int kExitCannotOpen = 70;  // EX_SOFTWARE: the persistent heap cannot be used
+
+palloc_arena *g_arena = nullptr;
+uintptr_t g_base = 0;
+std::atomic<uint64_t> g_backed{0};  // bytes of the arena currently backed (its size)
+std::mutex g_grow_mu;
+bool g_resumed = false;
+bool g_verbose = false;
+uint32_t g_interval_ms = 0;
+std::string g_path;
+
+std::atomic<int> g_init_state{0};  // 0 not started, 1 running, 2 done
+std::atomic<pthread_t> g_init_thread{};
+
+[[noreturn]] void fail(const std::string &what) {
+  fprintf(stderr,
+          "palloc: cannot use the persistent heap at %s: %s\n"
+          "palloc: the program was not started; fix the problem above, or unset PALLOC_ARENA to run "
+          "without persistence.\n",
+          g_path.c_str(), what.c_str());
+  _exit(kExitCannotOpen);
+}
+
+bool env_flag(const char *name) {
+  const char *v = getenv(name);
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+uint32_t env_interval() {
+  const char *v = getenv("PALLOC_COMMIT_INTERVAL_MS");
+  if (!v || !*v) return 0;
+  char *end = nullptr;
+  unsigned long n = strtoul(v, &end, 10);
+  if (*end != '\0' || n > 86400000ul)
+    fail(std::string("PALLOC_COMMIT_INTERVAL_MS='") + v + "' is not a number of milliseconds (0 = off)");
+  return static_cast<uint32_t>(n);
+}
+
+void exit_commit() {
+  if (mode() != kPersistent) return;
+  int64_t r = commit();
+  if (r < 0 && -r != PALLOC_E_DETACHED) {
+    RuntimeScope runtime;
+    fprintf(stderr, "palloc: the commit at exit failed: %s\n", palloc_last_error());
+  }
+}
+
+void interval_loop() {
+  RuntimeScope runtime;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_interval_ms));
+    int64_t r = commit();
+    if (r < 0) {
+      if (-r == PALLOC_E_DETACHED) return;
+      fprintf(stderr, "palloc: periodic commit failed: %s\n", palloc_last_error());
+    }
+  }
+}
+
+void fork_prepare() {
+  if (mode() == kPersistent) barrier::begin();
+}
+void fork_parent() {
+  if (mode() == kPersistent) barrier::end();
+}
+void fork_child() {
+  if (mode() == kPersistent) barrier::reset_in_child();
+}
+
+void open_persistent(const char *path) {
+  RuntimeScope runtime;
+  const auto t0 = std::chrono::steady_clock::now();
+  g_path = path;
+  g_verbose = env_flag("PALLOC_VERBOSE");
+  g_interval_ms = env_interval();
+  palloc_options opts;
+  palloc_options_init(&opts);
+  opts.flags |= PALLOC_CREATE;
+  palloc_arena *arena = nullptr;
+  if (palloc_open(path, &opts, &arena) != PALLOC_OK) fail(palloc_last_error());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(palloc_base(arena));
+  const size_t max_size = palloc_max_size(arena);
+  const size_t initial = palloc_meta_initial_size(max_size);
+  if (max_size < 2 * PALLOC_META_SPAN)
+    fail("its maximum size (" + std::to_string(max_size >> 20) +
+         " MiB) is too small for a heap; create it with PALLOC_MAX_SIZE of at least 64M");
+  if (palloc_size(arena) < initial && palloc_grow(arena, initial) != PALLOC_OK) fail(palloc_last_error());
+  const char *detail = nullptr;
+  const palloc_meta_check kind = palloc_meta_classify(reinterpret_cast<void *>(base), &detail);
+  if (kind == PALLOC_META_FOREIGN)
+    fail("the arena holds data written through the arena API, not a heap; use another path for the heap");
+  if (kind == PALLOC_META_VERSION) fail(std::string(detail) + "; run the program with the palloc build that created it");
+  g_arena = arena;
+  g_base = base;
+  g_backed.store(palloc_size(arena));
+  _mi_palloc_lo = base;
+  _mi_palloc_hi = base + max_size;
+  const bool fresh = kind == PALLOC_META_EMPTY;
+  if (palloc_meta_install(reinterpret_cast<void *>(base), max_size, fresh ? 1 : 0, &detail) != 0)
+    fail(std::string("the heap cannot be installed: ") + detail);
+  g_resumed = !fresh;
+  barrier::init();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  atexit(exit_commit);
+  palloc_shim_strip_environment();
+  if (g_interval_ms > 0) std::thread(interval_loop).detach();
+  if (g_verbose) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    fprintf(stderr, "palloc: %s heap at %s (epoch %llu, %.2f ms, %zu dead thread(s) abandoned)\n",
+            fresh ? "created a new" : "resumed the", path, static_cast<unsigned long long>(palloc_epoch(arena)), ms,
+            palloc_meta_dead_threads());
+  }
+}
+
+}  // namespace
+
+void init() {
+  if (g_init_state.load(std::memory_order_acquire) == 2) return;
+  int expected = 0;
+  if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    if (pthread_equal(g_init_thread.load(), pthread_self())) return;  // re-entered while deciding
+    while (g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  g_init_thread.store(pthread_self());
+  const char *path = getenv("PALLOC_ARENA");
+  if (path == nullptr || *path == '\0') {
+    g_mode.store(kTransient, std::memory_order_release);
+  } else {
+    g_mode.store(kInitializing, std::memory_order_release);
+    open_persistent(path);
+    g_mode.store(kPersistent, std::memory_order_release);
+  }
+  g_init_state.store(2, std::memory_order_release);
+}
+
+int64_t commit() {
+  if (mode() != kPersistent) {
+    RuntimeScope runtime;
+    set_last_error({PALLOC_E_INVALID, "the heap is not persistent (PALLOC_ARENA is not set)"});
+    return -PALLOC_E_INVALID;
+  }
+  RuntimeScope runtime;
+  barrier::begin();
+  palloc_meta_save();
+  uint64_t epoch = 0;
+  Status s = g_arena->impl->commit_capture(&epoch);
+  barrier::end();
+  if (s.ok()) s = g_arena->impl->commit_wait(epoch);
+  if (!s.ok()) {
+    set_last_error(s);
+    return -static_cast<int64_t>(s.code());
+  }
+  return static_cast<int64_t>(epoch);
+}
+
+}  // namespace palloc::heap
+
+using namespace palloc;
+
+// ---- hooks called by the mimalloc fork (mi_hooks.h) ----
+
+extern "C" void _mi_palloc_process_init(void) { heap::init(); }
+
+extern "C" bool _mi_palloc_arena_commit(void *start, size_t size) {
+  const uint64_t end = reinterpret_cast<uintptr_t>(start) + size - heap::g_base;
+  if (end <= heap::g_backed.load(std::memory_order_acquire)) return true;
+  RuntimeScope runtime;
+  std::lock_guard<std::mutex> lk(heap::g_grow_mu);
+  const uint64_t backed = heap::g_backed.load(std::memory_order_relaxed);
+  if (end <= backed) return true;
+  // Grow by at least an eighth (fewer, larger reservations), in 2 MiB steps.
+  const uint64_t max = palloc_max_size(heap::g_arena);
+  uint64_t want = std::max(end, backed + backed / 8);
+  want = std::min<uint64_t>((want + (2u << 20) - 1) & ~uint64_t((2u << 20) - 1), max);
+  if (want < end) return false;
+  if (palloc_grow(heap::g_arena, want) != PALLOC_OK) {
+    if (heap::g_verbose) fprintf(stderr, "palloc: the heap cannot grow: %s\n", palloc_last_error());
+    errno = ENOMEM;
+    return false;
+  }
+  heap::g_backed.store(want, std::memory_order_release);
+  return true;
+}
+
+extern "C" bool _mi_palloc_arena_decommit(void *start, size_t size) {
+  // Only the backed part holds pages; beyond it is reserved address space.
+  const uintptr_t s = reinterpret_cast<uintptr_t>(start);
+  const uint64_t backed_end = heap::g_base + heap::g_backed.load(std::memory_order_acquire);
+  if (s >= backed_end) return true;
+  const size_t n = std::min<uint64_t>(size, backed_end - s);
+  return madvise(start, n, MADV_DONTNEED) == 0;
+}
+
+extern "C" void _mi_palloc_enter(void) {
+  if (heap::mode() == heap::kPersistent) barrier::enter();
+}
+
+extern "C" void _mi_palloc_leave(void) {
+  if (heap::mode() == heap::kPersistent) barrier::leave();
+}
+
+// ---- public API (palloc.h) ----
+
+extern "C" {
+
+palloc_arena *palloc_heap_arena(void) {
+  heap::init();
+  return heap::mode() == heap::kPersistent ? heap::g_arena : nullptr;
+}
+
+int palloc_heap_resumed(void) {
+  heap::init();
+  return heap::g_resumed ? 1 : 0;
+}
+
+int64_t palloc_heap_commit(void) {
+  heap::init();
+  return heap::commit();
+}
+
+int64_t palloc_heap_validate(void) {
+  heap::init();
+  RuntimeScope runtime;
+  if (heap::mode() != heap::kPersistent) {
+    set_last_error({PALLOC_E_INVALID, "the heap is not persistent (PALLOC_ARENA is not set)"});
+    return -1;
+  }
+  barrier::begin();
+  const char *detail = nullptr;
+  const int64_t n = palloc_meta_validate(&detail);
+  barrier::end();
+  if (n < 0) set_last_error({PALLOC_E_CORRUPT, std::string("heap validation failed: ") + detail});
+  return n;
+}
+
+}  // extern "C"

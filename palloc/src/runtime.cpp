@@ -1,0 +1,8 @@
+// runtime.cpp — storage for the RuntimeScope depth.
+#include "runtime.h"
+
+namespace palloc {
+
+thread_local unsigned t_runtime_depth __attribute__((tls_model("initial-exec"))) = 0;
+
+}  // namespace palloc
