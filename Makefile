@@ -1,7 +1,7 @@
 # The README's commands. Each target installs missing dependencies first.
 #   make demo       build and run the persistence demonstration
 #   make test       build and run every test (ctest)
-#   make test-asan  the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-asan  unit tests and the allocator (transient) under ASan + UBSan
 #   make bench      benchmarks (long; results in build/bench/)
 #   make build      just build (build/bin, build/lib)
 
@@ -32,7 +32,7 @@ test: build
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPALLOC_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L "unit|sanitize"
 
 bench: build
 	bench/run_all.sh $(BUILD)

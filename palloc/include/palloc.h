@@ -109,7 +109,8 @@ PALLOC_API uint64_t palloc_epoch(const palloc_arena *arena); /* last committed e
 
 /* Makes [base, base + new_size) usable, reserving the disk space for it now (a full disk
  * fails here with PALLOC_E_NOSPACE, never later as SIGBUS). Shrinking is not supported.
- * The new size becomes durable with the next commit. */
+ * The new size becomes durable with the next commit. In a fork() child, whose copy is
+ * private and never committed, the arena grows in memory only. */
 PALLOC_API palloc_status palloc_grow(palloc_arena *arena, size_t new_size);
 
 /* Roots: PALLOC_ROOT_SLOTS 64-bit values, optionally named, committed with the arena. */
@@ -189,8 +190,9 @@ PALLOC_API int palloc_heap_resumed(void);
  * and, with PALLOC_COMMIT_INTERVAL_MS, periodically. */
 PALLOC_API int64_t palloc_heap_commit(void);
 
-/* Walks every page of every live heap and checks its structure (free lists, counts,
- * owners). Returns the number of blocks in use, or -1 with palloc_last_error() set. */
+/* Walks every page of every heap, including segments left by threads that ended, and
+ * checks its structure (free lists, counts, owners). Returns the number of blocks in
+ * use, or -1 with palloc_last_error() set. */
 PALLOC_API int64_t palloc_heap_validate(void);
 
 /* The malloc family under explicit names (the same heap as malloc). */

@@ -502,7 +502,6 @@ void Arena::background_loop() {
 }
 
 Status Arena::grow(uint64_t new_size) {
-  if (detached_) return {PALLOC_E_DETACHED, "a fork() child cannot grow the arena"};
   new_size = round_up(new_size, layout_.page_size);
   std::lock_guard<std::mutex> lk(mu_);
   const uint64_t old = staged_.size;
@@ -510,6 +509,14 @@ Status Arena::grow(uint64_t new_size) {
   if (new_size > layout_.max_size)
     return {PALLOC_E_NOMEM, "the arena cannot grow to " + std::to_string(new_size) + " bytes: its maximum is " +
                                 std::to_string(layout_.max_size) + " (set when it was created)"};
+  if (detached_) {
+    // A fork() child's copy is private and never committed: it grows in memory only.
+    void *at = reinterpret_cast<void *>(layout_.base + old);
+    void *p = mmap(at, new_size - old, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) return errno_status(errno, "mapping new arena memory in a fork() child");
+    staged_.size = new_size;
+    return ok_status();
+  }
   PALLOC_TRY(data_reserve_arena(data_.fd.get(), layout_, old, new_size, path_));
   // Fresh anonymous memory: zeros, like the file's new extent, and cheaper to touch.
   void *at = reinterpret_cast<void *>(layout_.base + old);

@@ -327,45 +327,87 @@ static int64_t count_list(const mi_page_t *page, mi_block_t *b, uint8_t *start, 
   return n;
 }
 
+/* One page: its owner (NULL for an abandoned page), block lists and counts. Returns the
+ * blocks in use (not counting those freed by other threads and not yet collected). */
+static int64_t validate_page(mi_page_t *page, const mi_heap_t *owner, const char **detail) {
+  if (!_mi_palloc_in_arena(page)) {
+    *detail = "a heap page lies outside the arena";
+    return -1;
+  }
+  mi_segment_t *segment = _mi_page_segment(page);
+  if (segment->cookie != _mi_ptr_cookie(segment)) {
+    *detail = "a segment's cookie does not match (corrupted segment header)";
+    return -1;
+  }
+  if (mi_page_heap(page) != owner) {
+    *detail = owner ? "a page in a heap's queue names another heap as its owner"
+                    : "a page of an abandoned segment still names an owning heap";
+    return -1;
+  }
+  if (owner && segment->kind != MI_SEGMENT_HUGE && mi_atomic_load_relaxed(&segment->thread_id) != owner->thread_id) {
+    *detail = "a segment of a heap's page is owned by another thread";
+    return -1;
+  }
+  if (page->used > page->reserved || page->capacity > page->reserved) {
+    *detail = "a page counts more blocks than it has room for";
+    return -1;
+  }
+  size_t psize;
+  uint8_t *start = _mi_page_start(segment, page, &psize);
+  const size_t bsize = mi_page_block_size(page);
+  int64_t nfree = count_list(page, page->free, start, bsize, page->capacity, detail);
+  if (nfree < 0) return -1;
+  int64_t nlocal = count_list(page, page->local_free, start, bsize, page->capacity, detail);
+  if (nlocal < 0) return -1;
+  int64_t nthread = count_list(page, mi_page_thread_free(page), start, bsize, page->capacity, detail);
+  if (nthread < 0) return -1;
+  if (nfree + nlocal + (int64_t)page->used != (int64_t)page->capacity) {
+    *detail = "a page's free lists and use count do not add up to its capacity";
+    return -1;
+  }
+  return (int64_t)page->used - nthread;
+}
+
 static int64_t validate_heap(mi_heap_t *heap, const char **detail) {
   int64_t live = 0;
   for (size_t bin = 0; bin <= MI_BIN_FULL; bin++) {
     for (mi_page_t *page = heap->pages[bin].first; page != NULL; page = page->next) {
-      if (!_mi_palloc_in_arena(page)) {
-        *detail = "a heap page lies outside the arena";
+      int64_t n = validate_page(page, heap, detail);
+      if (n < 0) return -1;
+      live += n;
+    }
+  }
+  return live;
+}
+
+/* Segments no thread owns (their threads ended; blocks in them are still live). */
+static int64_t validate_abandoned(const char **detail) {
+  uintptr_t lists[4];
+  _mi_palloc_abandoned_save(lists);
+  mi_segment_t *heads[2] = {(mi_segment_t *)(lists[0] & ~(uintptr_t)MI_SEGMENT_MASK), (mi_segment_t *)lists[1]};
+  int64_t live = 0;
+  size_t seen = 0;
+  for (int l = 0; l < 2; l++) {
+    for (mi_segment_t *seg = heads[l]; seg != NULL; seg = mi_atomic_load_ptr_relaxed(mi_segment_t, &seg->abandoned_next)) {
+      if (!_mi_palloc_in_arena(seg) || ++seen > (meta->max_size / MI_SEGMENT_SIZE) + 1) {
+        *detail = "the abandoned segment list leaves the arena or loops";
         return -1;
       }
-      mi_segment_t *segment = _mi_page_segment(page);
-      if (segment->cookie != _mi_ptr_cookie(segment)) {
-        *detail = "a segment's cookie does not match (corrupted segment header)";
+      if (mi_atomic_load_relaxed(&seg->thread_id) != 0) {
+        *detail = "a segment on the abandoned list has an owner";
         return -1;
       }
-      if (mi_page_heap(page) != heap) {
-        *detail = "a page in a heap's queue names another heap as its owner";
-        return -1;
+      const mi_slice_t *end = &seg->slices[seg->slice_entries];
+      for (mi_slice_t *slice = &seg->slices[0]; slice < end; slice += slice->slice_count) {
+        if (slice->slice_count == 0) {
+          *detail = "an abandoned segment's slice table is damaged";
+          return -1;
+        }
+        if (slice->xblock_size == 0) continue; /* a free span */
+        int64_t n = validate_page((mi_page_t *)slice, NULL, detail);
+        if (n < 0) return -1;
+        live += n;
       }
-      if (segment->kind != MI_SEGMENT_HUGE && mi_atomic_load_relaxed(&segment->thread_id) != heap->thread_id) {
-        *detail = "a segment of a heap's page is owned by another thread";
-        return -1;
-      }
-      if (page->used > page->reserved || page->capacity > page->reserved) {
-        *detail = "a page counts more blocks than it has room for";
-        return -1;
-      }
-      size_t psize;
-      uint8_t *start = _mi_page_start(segment, page, &psize);
-      const size_t bsize = mi_page_block_size(page);
-      int64_t nfree = count_list(page, page->free, start, bsize, page->capacity, detail);
-      if (nfree < 0) return -1;
-      int64_t nlocal = count_list(page, page->local_free, start, bsize, page->capacity, detail);
-      if (nlocal < 0) return -1;
-      int64_t nthread = count_list(page, mi_page_thread_free(page), start, bsize, page->capacity, detail);
-      if (nthread < 0) return -1;
-      if (nfree + nlocal + (int64_t)page->used != (int64_t)page->capacity) {
-        *detail = "a page's free lists and use count do not add up to its capacity";
-        return -1;
-      }
-      live += (int64_t)page->used - nthread;
     }
   }
   return live;
@@ -389,6 +431,9 @@ int64_t palloc_meta_validate(const char **detail) {
   }
   int64_t live = validate_tld(&meta->tld_main, detail);
   if (live < 0) return -1;
+  const int64_t abandoned = validate_abandoned(detail);
+  if (abandoned < 0) return -1;
+  live += abandoned;
   palloc_slot_t *slots = pool();
   for (uint64_t i = 0; i < meta->pool_high; i++) {
     if (!slots[i].in_use || slots[i].td.tld.heaps == NULL) continue;

@@ -43,8 +43,9 @@ size_t palloc_meta_dead_threads(void);
  * the meta block. */
 void palloc_meta_save(void);
 
-/* Walks every page of every live heap and checks its structure; returns the number of
- * blocks in use, or -1 (with *detail) at the first inconsistency. Barrier held. */
+/* Walks every page of every live heap and of every abandoned segment and checks its
+ * structure; returns the number of blocks in use, or -1 (with *detail) at the first
+ * inconsistency. Barrier held. */
 int64_t palloc_meta_validate(const char **detail);
 
 #ifdef __cplusplus

@@ -120,9 +120,15 @@ using namespace palloc::shim;
 
 #define PALLOC_SHIM_EXPORT extern "C" __attribute__((visibility("default")))
 
+// A NULL result always comes with errno = ENOMEM (POSIX; mimalloc does not always set it).
+static inline void *nomem(void *p) {
+  if (__builtin_expect(p == nullptr, 0)) errno = ENOMEM;
+  return p;
+}
+
 PALLOC_SHIM_EXPORT void *malloc(size_t n) {
-  if (__builtin_expect(transient(), 1)) return mi_malloc(n);
-  return slow_malloc(n);
+  if (__builtin_expect(transient(), 1)) return nomem(mi_malloc(n));
+  return nomem(slow_malloc(n));
 }
 
 PALLOC_SHIM_EXPORT void free(void *p) {
@@ -131,13 +137,13 @@ PALLOC_SHIM_EXPORT void free(void *p) {
 }
 
 PALLOC_SHIM_EXPORT void *calloc(size_t count, size_t n) {
-  if (__builtin_expect(transient(), 1)) return mi_calloc(count, n);
-  return slow_calloc(count, n);
+  if (__builtin_expect(transient(), 1)) return nomem(mi_calloc(count, n));
+  return nomem(slow_calloc(count, n));
 }
 
 PALLOC_SHIM_EXPORT void *realloc(void *p, size_t n) {
-  if (__builtin_expect(transient(), 1)) return mi_realloc(p, n);
-  return slow_realloc(p, n);
+  if (__builtin_expect(transient(), 1)) return nomem(mi_realloc(p, n));
+  return nomem(slow_realloc(p, n));
 }
 
 PALLOC_SHIM_EXPORT void *reallocarray(void *p, size_t count, size_t n) {

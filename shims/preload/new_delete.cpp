@@ -25,13 +25,19 @@ void *new_slow(size_t n, size_t alignment, bool nothrow) {
   }
 }
 
+// Transient fast paths call mimalloc's plain allocators: its mi_new aborts on failure
+// (it is C) where operator new must throw.
 inline void *new_impl(size_t n) {
-  if (__builtin_expect(transient(), 1)) return mi_new(n);
+  if (__builtin_expect(transient(), 1)) {
+    if (void *p = mi_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
+  }
   return new_slow(n, 0, false);
 }
 
 inline void *new_nothrow_impl(size_t n) noexcept {
-  if (__builtin_expect(transient(), 1)) return mi_new_nothrow(n);
+  if (__builtin_expect(transient(), 1)) {
+    if (void *p = mi_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
+  }
   try {
     return new_slow(n, 0, true);
   } catch (...) {
@@ -40,12 +46,16 @@ inline void *new_nothrow_impl(size_t n) noexcept {
 }
 
 inline void *new_aligned_impl(size_t n, std::align_val_t al) {
-  if (__builtin_expect(transient(), 1)) return mi_new_aligned(n, static_cast<size_t>(al));
+  if (__builtin_expect(transient(), 1)) {
+    if (void *p = mi_malloc_aligned(n, static_cast<size_t>(al)); __builtin_expect(p != nullptr, 1)) return p;
+  }
   return new_slow(n, static_cast<size_t>(al), false);
 }
 
 inline void *new_aligned_nothrow_impl(size_t n, std::align_val_t al) noexcept {
-  if (__builtin_expect(transient(), 1)) return mi_new_aligned_nothrow(n, static_cast<size_t>(al));
+  if (__builtin_expect(transient(), 1)) {
+    if (void *p = mi_malloc_aligned(n, static_cast<size_t>(al)); __builtin_expect(p != nullptr, 1)) return p;
+  }
   try {
     return new_slow(n, static_cast<size_t>(al), true);
   } catch (...) {

@@ -37,6 +37,7 @@ TEST_P(Fork, ChildIsDetachedAndItsWritesNeverReachTheArena) {
     ASSERT_EQ(palloc_commit(arena), 1);
     unit::fill_page(page(arena, 1), 1, 2);  // written but not committed before the fork
 
+    const size_t parent_size = palloc_size(arena);
     int code = unit::run_in_child([&]() -> int {
       // The child sees the parent's memory as of the fork, committed or not.
       CHILD_CHECK(unit::page_has(page(arena, 0), 0, 1));
@@ -45,11 +46,15 @@ TEST_P(Fork, ChildIsDetachedAndItsWritesNeverReachTheArena) {
       for (size_t i = 0; i < 4; i++) unit::fill_page(page(arena, i), i, 9);
       unit::fill_page(page(arena, 50), 50, 9);
       CHILD_CHECK(unit::page_has(page(arena, 2), 2, 9));
-      // ...but not commit, grow or register regions.
+      // ...grow it in memory (an allocator in the child needs to)...
+      const size_t grown = palloc_size(arena) + unit::kMiB;
+      CHILD_CHECK(palloc_grow(arena, grown) == PALLOC_OK);
+      CHILD_CHECK(palloc_size(arena) == grown);
+      static_cast<volatile char *>(palloc_base(arena))[grown - 1] = 1;
+      // ...but not commit or register regions.
       CHILD_CHECK(palloc_commit(arena) == -PALLOC_E_DETACHED);
       CHILD_CHECK(std::string(palloc_last_error()).find("fork") != std::string::npos);
       CHILD_CHECK(palloc_commit(arena) == -PALLOC_E_DETACHED);  // and it stays so
-      CHILD_CHECK(palloc_grow(arena, 4 * unit::kMiB) == PALLOC_E_DETACHED);
       static char region[1 << 16] __attribute__((aligned(1 << 16)));
       CHILD_CHECK(palloc_region_register(arena, "r", region, ps_, nullptr) == PALLOC_E_DETACHED);
       // Closing the detached copy neither commits nor checkpoints.
@@ -62,6 +67,7 @@ TEST_P(Fork, ChildIsDetachedAndItsWritesNeverReachTheArena) {
     // uncommitted change from before the fork is still pending and is included.
     EXPECT_TRUE(unit::page_has(page(arena, 2), 2, 1));
     EXPECT_EQ(page(arena, 50)[0], 0);
+    EXPECT_EQ(palloc_size(arena), parent_size);  // the child's growth was its own
     unit::fill_page(page(arena, 3), 3, 2);
     ASSERT_EQ(palloc_commit(arena), 2);
     palloc_stats s;
