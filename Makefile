@@ -36,6 +36,7 @@ test-asan: deps
 
 bench: build
 	bench/run_all.sh $(BUILD)
+	bench/alloc/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,10 +1,14 @@
 // barrier.h — the commit barrier: a commit sees no thread inside the allocator.
 //
-// Every allocator entry point brackets its work with enter()/leave(): two stores to a
-// thread-local flag and one load of a global, no atomic read-modify-write and no fence.
+// Every allocator entry point brackets its work with enter()/leave(): two stores to the
+// thread's record and one load of a global, no atomic read-modify-write and no fence.
 // A commit raises the global flag, forces a memory barrier on every running thread of
-// the process (membarrier(2)), then waits until each registered thread's flag is clear.
-// Threads that arrive while a commit is in progress wait outside the allocator.
+// the process (membarrier(2)), then waits until every record's flag is clear. Threads
+// that arrive while a commit is in progress wait outside the allocator.
+//
+// Records are never freed: a thread that exits returns its record for reuse, and a
+// record whose thread vanished without returning it just stays clear. No list ever
+// points into a dead thread's storage.
 #pragma once
 
 #include <atomic>
@@ -12,47 +16,58 @@
 
 namespace palloc::barrier {
 
-struct ThreadState {
+struct Record {
   std::atomic<uint32_t> inside{0};
-  uint32_t registered = 0;
-  ThreadState *next = nullptr;
-  ThreadState *prev = nullptr;
+  Record *all_next = nullptr;   // every record ever made
+  Record *free_next = nullptr;  // records returned by exited threads
 };
 
-extern thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
-extern std::atomic<uint32_t> g_pending;   // a commit is (about to be) in progress
-extern bool g_fence_on_enter;             // membarrier unavailable: enter() fences itself
+extern thread_local Record *t_record __attribute__((tls_model("initial-exec")));
+// Nonzero sends entering threads to the slow path: kPending while a commit is (about to
+// be) in progress, kFence until membarrier is registered (entering threads must fence).
+constexpr uint32_t kFence = 1, kPending = 2;
+extern std::atomic<uint32_t> g_state;
 
 void enter_slow();
 
-// Sets up membarrier; call once before the first enter() of a persistent heap.
+// Sets up thread-exit handling and membarrier; once, before the first enter().
 void init();
 
 inline void enter() {
-  ThreadState &t = t_state;
-  if (__builtin_expect(!t.registered, 0)) return enter_slow();
-  t.inside.store(1, std::memory_order_relaxed);
-  if (__builtin_expect(g_fence_on_enter, 0))
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  else
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (__builtin_expect(g_pending.load(std::memory_order_relaxed) != 0, 0)) enter_slow();
+  Record *r = t_record;
+  if (__builtin_expect(r == nullptr, 0)) return enter_slow();
+  r->inside.store(1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (__builtin_expect(g_state.load(std::memory_order_relaxed) != 0, 0)) enter_slow();
 }
 
-inline void leave() { t_state.inside.store(0, std::memory_order_release); }
+inline void leave() { t_record->inside.store(0, std::memory_order_release); }
 
-// Brackets an allocator call.
-struct Inside {
-  Inside() { enter(); }
-  ~Inside() { leave(); }
-  Inside(const Inside &) = delete;
-  Inside &operator=(const Inside &) = delete;
-};
+// The malloc fast path: enters and returns the thread's record, or returns nullptr when
+// the slow path must run (no record yet, or a commit is pending).
+inline Record *try_enter() {
+  Record *r = t_record;
+  if (__builtin_expect(r == nullptr, 0)) return nullptr;
+  r->inside.store(1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (__builtin_expect(g_state.load(std::memory_order_relaxed) != 0, 0)) {
+    r->inside.store(0, std::memory_order_release);
+    return nullptr;
+  }
+  return r;
+}
+
+inline void leave(Record *r) { r->inside.store(0, std::memory_order_release); }
 
 // Stops every other thread outside the allocator until end(). Must not be called by a
-// thread that is inside the allocator. Holds a process-wide lock in between.
+// thread that is inside the allocator. Holds the barrier's lock in between.
 void begin();
 void end();
+
+// Thread exit inside the allocator (mimalloc abandoning the thread's heap): excludes
+// commits by holding the barrier's lock, without needing a record.
+void exclusive_begin();
+void exclusive_end();
 
 // fork(): the child has only the forking thread.
 void reset_in_child();

@@ -228,12 +228,13 @@ extern "C" bool _mi_palloc_arena_decommit(void *start, size_t size) {
   return madvise(start, n, MADV_DONTNEED) == 0;
 }
 
+// Thread exit: mimalloc abandons the thread's heap. Rare, so it simply excludes commits.
 extern "C" void _mi_palloc_enter(void) {
-  if (heap::mode() == heap::kPersistent) barrier::enter();
+  if (heap::mode() == heap::kPersistent) barrier::exclusive_begin();
 }
 
 extern "C" void _mi_palloc_leave(void) {
-  if (heap::mode() == heap::kPersistent) barrier::leave();
+  if (heap::mode() == heap::kPersistent) barrier::exclusive_end();
 }
 
 // ---- public API (palloc.h) ----

@@ -128,21 +128,43 @@ static inline void *nomem(void *p) {
 
 PALLOC_SHIM_EXPORT void *malloc(size_t n) {
   if (__builtin_expect(transient(), 1)) return nomem(mi_malloc(n));
+  if (barrier::Record *r = persistent_alloc_enter()) {
+    void *p = mi_malloc(n);
+    barrier::leave(r);
+    return nomem(p);
+  }
   return nomem(slow_malloc(n));
 }
 
 PALLOC_SHIM_EXPORT void free(void *p) {
   if (__builtin_expect(transient(), 1)) return mi_free(p);
+  if (barrier::Record *r = persistent_block_enter(p)) {
+    mi_free(p);
+    barrier::leave(r);
+    return;
+  }
   slow_free(p);
 }
 
 PALLOC_SHIM_EXPORT void *calloc(size_t count, size_t n) {
   if (__builtin_expect(transient(), 1)) return nomem(mi_calloc(count, n));
+  if (barrier::Record *r = persistent_alloc_enter()) {
+    void *p = mi_calloc(count, n);
+    barrier::leave(r);
+    return nomem(p);
+  }
   return nomem(slow_calloc(count, n));
 }
 
 PALLOC_SHIM_EXPORT void *realloc(void *p, size_t n) {
   if (__builtin_expect(transient(), 1)) return nomem(mi_realloc(p, n));
+  if (t_runtime_depth == 0) {
+    if (barrier::Record *r = persistent_block_enter(p)) {
+      void *q = mi_realloc(p, n);
+      barrier::leave(r);
+      return nomem(q);
+    }
+  }
   return nomem(slow_realloc(p, n));
 }
 

@@ -30,6 +30,10 @@ void *new_slow(size_t n, size_t alignment, bool nothrow) {
 inline void *new_impl(size_t n) {
   if (__builtin_expect(transient(), 1)) {
     if (void *p = mi_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
+  } else if (barrier::Record *r = persistent_alloc_enter()) {
+    void *p = mi_malloc(n);
+    barrier::leave(r);
+    if (__builtin_expect(p != nullptr, 1)) return p;
   }
   return new_slow(n, 0, false);
 }
@@ -65,6 +69,11 @@ inline void *new_aligned_nothrow_impl(size_t n, std::align_val_t al) noexcept {
 
 inline void delete_impl(void *p) noexcept {
   if (__builtin_expect(transient(), 1)) return mi_free(p);
+  if (barrier::Record *r = persistent_block_enter(p)) {
+    mi_free(p);
+    barrier::leave(r);
+    return;
+  }
   slow_free(p);
 }
 

@@ -5,11 +5,29 @@
 
 #include "barrier.h"
 #include "heap.h"
+#include "mi_hooks.h"
+#include "runtime.h"
 
 namespace palloc::shim {
 
 // The fast-path test: transient mode (mimalloc, nothing else to decide).
 inline bool transient() { return heap::g_mode.load(std::memory_order_relaxed) == heap::kTransient; }
+
+// The persistent fast path for allocations: the heap is persistent, this thread is not
+// running palloc's own code, and it may enter the barrier at once. Returns the record to
+// leave with, or nullptr for the slow path.
+// (A thread has a record only in persistent mode.)
+inline barrier::Record *persistent_alloc_enter() {
+  if (__builtin_expect(t_runtime_depth != 0, 0)) return nullptr;
+  return barrier::try_enter();
+}
+
+// The same for an operation on an existing block p (free, realloc): routed by address
+// (the arena range is empty unless the heap is persistent).
+inline barrier::Record *persistent_block_enter(const void *p) {
+  if (__builtin_expect(!_mi_palloc_in_arena(p), 0)) return nullptr;
+  return barrier::try_enter();
+}
 
 // Brackets a heap call with the commit barrier when the heap is persistent.
 struct Guard {

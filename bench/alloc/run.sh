@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Runs the allocator benchmarks under several allocators, all by LD_PRELOAD into the same
+# binaries, and prints two tables (wall time and peak RSS, each with the ratio to stock
+# mimalloc and geometric means). The tables also go to BUILD_DIR/bench/alloc-results.txt;
+# progress goes to stderr.
+#
+#   bench/alloc/run.sh [BUILD_DIR] [--quick] [--lib PATH] [--reps N] [--timeout S]
+#                      [--allow-missing]
+#
+#   BUILD_DIR        where the alloc-* programs are (BUILD_DIR/bin); default: ./build
+#   --quick          small workloads (well under a second each), 1 repetition
+#   --lib PATH       libpalloc.so to test (default BUILD_DIR/lib/libpalloc.so)
+#   --reps N         repetitions per cell, median taken (default 3; 1 with --quick)
+#   --timeout S      a run taking longer than S seconds is stopped and FAILED (a hang);
+#                    default 300 (60 with --quick)
+#   --allow-missing  exit 0 even if the palloc configurations could not run because
+#                    libpalloc.so is missing, has no malloc or no persistence
+#
+# Configurations: glibc (no preload), jemalloc, mimalloc (stock; the baseline), palloc
+# (libpalloc.so without PALLOC_* variables: transient mode), palloc-persist (libpalloc.so
+# with PALLOC_ARENA in a fresh scratch directory and PALLOC_COMMIT_INTERVAL_MS=100).
+#
+# Exit status: 0 all ran; 1 some cell FAILED (crash, damaged block, non-zero exit, or the
+# preload did not take); 2 nothing failed but the palloc configurations were skipped.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=
+quick=0
+reps=
+limit=
+lib=
+allow_missing=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --lib) lib=${2:?--lib needs a path}; shift ;;
+    --lib=*) lib=${1#--lib=} ;;
+    --reps) reps=${2:?--reps needs a number}; shift ;;
+    --reps=*) reps=${1#--reps=} ;;
+    --timeout) limit=${2:?--timeout needs seconds}; shift ;;
+    --timeout=*) limit=${1#--timeout=} ;;
+    --allow-missing) allow_missing=1 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
+    *) [ -z "$build" ] || { echo "run.sh: one BUILD_DIR only" >&2; exit 1; }; build=$1 ;;
+  esac
+  shift
+done
+build=${build:-$here/../../build}
+build=$(cd "$build" 2>/dev/null && pwd) || { echo "run.sh: no build directory ${build}" >&2; exit 1; }
+[ -n "$reps" ] || { [ $quick = 1 ] && reps=1 || reps=3; }
+case $reps in ''|*[!0-9]*|0) echo "run.sh: --reps wants a positive number" >&2; exit 1 ;; esac
+[ -n "$limit" ] || { [ $quick = 1 ] && limit=60 || limit=300; }
+case $limit in ''|*[!0-9]*|0) echo "run.sh: --timeout wants a positive number of seconds" >&2; exit 1 ;; esac
+lib=${lib:-$build/lib/libpalloc.so}
+bin=$build/bin
+out_dir=$build/bench
+out=$out_dir/alloc-results.txt
+scratch=$out_dir/alloc-scratch
+logs=$out_dir/alloc-logs
+mkdir -p "$out_dir" "$scratch"
+rm -rf "$logs"
+mkdir -p "$logs"
+
+say() { echo "run.sh: $*" >&2; }
+
+gnu_time=/usr/bin/time
+if ! "$gnu_time" -f %e true >/dev/null 2>&1; then
+  say "GNU time is needed at $gnu_time (Debian package 'time'): apt-get install time"
+  exit 1
+fi
+
+# ---- the workloads ----
+benches=(larson xmalloc cache-scratch small realloc trace lua python)
+mt_benches=(larson xmalloc cache-scratch)
+missing_progs=()
+for b in "${benches[@]:0:6}"; do
+  [ -x "$bin/alloc-$b" ] || missing_progs+=("alloc-$b")
+done
+if [ ${#missing_progs[@]} -gt 0 ]; then
+  say "missing in $bin: ${missing_progs[*]}; build them first (cmake --build $build --target ${missing_progs[*]})"
+  exit 1
+fi
+lua=$(command -v lua5.4 || true)
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3 || true)
+qarg=(); [ $quick = 1 ] && qarg=(--quick)
+scale=1; [ $quick = 1 ] && scale=0.05
+
+# bench_cmd NAME: the command line of a workload, in the array `cmd`
+bench_cmd() {
+  case $1 in
+    lua) cmd=("$lua" "$here/gc_workload.lua" "$scale") ;;
+    python) cmd=("$python" -s "$here/py_workload.py" "$scale") ;;
+    *) cmd=("$bin/alloc-$1" "${qarg[@]}") ;;
+  esac
+}
+
+# ---- the configurations ----
+configs=(glibc jemalloc mimalloc palloc palloc-persist)
+declare -A preload=(
+  [glibc]=
+  [jemalloc]=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+  [mimalloc]=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
+  [palloc]=$lib
+  [palloc-persist]=$lib
+)
+declare -A skip=()   # configuration -> why it cannot run
+notes=()
+for c in jemalloc mimalloc; do
+  if [ ! -f "${preload[$c]}" ]; then
+    skip[$c]="${preload[$c]} is missing"
+    notes+=("$c: ${preload[$c]} is missing (Debian package $([ $c = jemalloc ] && echo libjemalloc2 || echo libmimalloc2.0))")
+  fi
+done
+palloc_skipped=0
+if [ ! -f "$lib" ]; then
+  skip[palloc]="libpalloc.so not found"
+  notes+=("palloc: $lib is missing: palloc and palloc-persist not run")
+elif command -v nm >/dev/null && ! nm -D --defined-only "$lib" 2>/dev/null | awk '$3=="malloc"{f=1} END{exit !f}'; then
+  skip[palloc]="no malloc in libpalloc.so"
+  notes+=("palloc: $lib does not define malloc (not the allocator yet): palloc and palloc-persist not run")
+fi
+if [ -n "${skip[palloc]:-}" ]; then
+  skip[palloc-persist]=${skip[palloc]}
+  palloc_skipped=1
+else
+  # Does the library honour PALLOC_ARENA? A tiny run must leave an arena file behind.
+  probe=$scratch/probe
+  rm -rf "$probe"; mkdir -p "$probe"
+  if ! timeout -k 5 60 env LD_PRELOAD="$lib" PALLOC_ARENA="$probe/bench.arena" PALLOC_COMMIT_INTERVAL_MS=100 \
+       "$bin/alloc-small" --depth 4 --list 1000 >"$logs/probe-persist.log" 2>&1; then
+    notes+=("palloc-persist: a probe run failed (log: $logs/probe-persist.log); running anyway")
+  elif [ ! -e "$probe/bench.arena" ]; then
+    skip[palloc-persist]="PALLOC_ARENA ignored"
+    notes+=("palloc-persist: $lib ran but created no arena at PALLOC_ARENA (no persistence yet): palloc-persist not run")
+    palloc_skipped=1
+  fi
+  rm -rf "$probe"
+fi
+[ -n "$lua" ] || notes+=("lua: lua5.4 is missing (Debian package lua5.4)")
+[ -n "$python" ] || notes+=("python: python3 is missing (Debian package python3)")
+for note in "${notes[@]}"; do say "$note"; done
+
+# ---- running ----
+declare -A times=() rss=() status=() line=()
+failed=0
+
+# run_one BENCH CONFIG REP: appends "seconds" and "KiB" to times/rss, or marks FAILED
+run_one() {
+  local b=$1 c=$2 r=$3 key="$1|$2" log="$logs/$2-$1.log" tf="$logs/$2-$1.time"
+  local -a envs=(env)
+  [ -n "${preload[$c]}" ] && envs+=("LD_PRELOAD=${preload[$c]}")
+  [ "$b" = python ] && envs+=(PYTHONMALLOC=malloc)
+  local arena_dir=
+  if [ "$c" = palloc-persist ]; then
+    arena_dir=$scratch/run
+    rm -rf "$arena_dir"; mkdir -p "$arena_dir"
+    envs+=("PALLOC_ARENA=$arena_dir/bench.arena" PALLOC_COMMIT_INTERVAL_MS=100)
+  fi
+  bench_cmd "$b"
+  if [ -z "${cmd[0]}" ]; then status[$key]=missing; failed=1; return; fi
+  # env (not time or timeout) sets the variables, so only the benchmark is preloaded.
+  "$gnu_time" -f '%e %M' -o "$tf" timeout -k 5 "$limit" "${envs[@]}" "${cmd[@]}" >"$log" 2>&1
+  local rc=$? why=
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    why="still running after $limit s (hung?), killed"
+  elif [ $rc -gt 128 ]; then
+    why="killed by signal $((rc - 128))"
+  elif [ $rc -ne 0 ]; then
+    why="exit status $rc"
+  elif grep -q "cannot be preloaded" "$log"; then
+    why="the preload did not take"
+  elif [ "$b" != lua ] && [ "$b" != python ]; then
+    local want=libc.so.6 got
+    [ -n "${preload[$c]}" ] && want=$(basename "${preload[$c]}")
+    got=$(sed -n 's/.* malloc=\([^ ]*\).*/\1/p' "$log" | tail -n 1)
+    [ "$got" = "$want" ] || why="malloc came from ${got:-?}, not $want"
+  fi
+  if [ -n "$arena_dir" ] && [ -z "$why" ] && [ ! -e "$arena_dir/bench.arena" ]; then
+    why="no arena file was created"
+  fi
+  [ -n "$arena_dir" ] && rm -rf "$arena_dir"
+  if [ -n "$why" ]; then
+    status[$key]=FAILED
+    failed=1
+    say "  $b under $c FAILED ($why); log: $log"
+    tail -n 5 "$log" | sed 's/^/    | /' >&2
+    cp "$log" "$log.failed"
+    return
+  fi
+  local t m
+  read -r t m < <(tail -n 1 "$tf")
+  times[$key]="${times[$key]:-} $t"
+  rss[$key]="${rss[$key]:-} $m"
+  line[$key]=$(grep -v '^\s*$' "$log" | tail -n 1)
+  say "  $b rep $r/$reps $c: $t s, $(( m / 1024 )) MiB"
+}
+
+start=$(date +%s)
+for b in "${benches[@]}"; do
+  say "$b"
+  for ((r = 1; r <= reps; r++)); do
+    for c in "${configs[@]}"; do
+      key="$b|$c"
+      [ -n "${skip[$c]:-}" ] && continue
+      [ "${status[$key]:-}" = FAILED ] && continue
+      run_one "$b" "$c" "$r"
+    done
+  done
+done
+rm -rf "$scratch/run"
+rmdir "$scratch" 2>/dev/null
+
+# ---- tables ----
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}'; }
+
+# cell BENCH CONFIG METRIC -> prints the median value, or a word saying why there is none
+cell_value() {
+  local key="$1|$2"
+  if [ -n "${skip[$2]:-}" ]; then echo n/a; return; fi
+  case ${status[$key]:-} in FAILED) echo FAILED; return ;; missing) echo missing; return ;; esac
+  if [ "$3" = time ]; then echo "${times[$key]:-}" | median; else echo "${rss[$key]:-}" | median; fi
+}
+
+# table METRIC TITLE UNIT-DIVISOR FORMAT
+table() {
+  local metric=$1 title=$2 div=$3 fmt=$4
+  echo "$title"
+  printf '%-14s' benchmark
+  for c in "${configs[@]}"; do printf '%18s' "$c"; done
+  echo
+  printf '%0.s-' $(seq 1 $((14 + 18 * ${#configs[@]}))); echo
+  declare -A ratio=()
+  for b in "${benches[@]}"; do
+    printf '%-14s' "$b"
+    local base
+    base=$(cell_value "$b" mimalloc "$metric")
+    for c in "${configs[@]}"; do
+      local v txt
+      v=$(cell_value "$b" "$c" "$metric")
+      case $v in
+        n/a|FAILED|missing|'') txt=${v:-FAILED}; ratio[$b|$c]=$txt ;;
+        *)
+          local r=-
+          case $base in n/a|FAILED|missing|'') ;; *)
+            r=$(awk -v v="$v" -v b="$base" 'BEGIN{ if (b > 0 && v > 0) printf "%.2f", v / b; else print "-" }') ;;
+          esac
+          ratio[$b|$c]=$r
+          txt=$(awk -v v="$v" -v d="$div" -v f="$fmt" 'BEGIN{ printf f, v / d }')" ($r)" ;;
+      esac
+      printf '%18s' "$txt"
+    done
+    echo
+  done
+  printf '%0.s-' $(seq 1 $((14 + 18 * ${#configs[@]}))); echo
+  local group label
+  for group in all mt; do
+    local -a list
+    if [ $group = all ]; then list=("${benches[@]}"); label="geomean (all)"
+    else list=("${mt_benches[@]}"); label="geomean (MT)"; fi
+    printf '%-14s' "$label"
+    for c in "${configs[@]}"; do
+      local vals="" bad="" b2
+      for b2 in "${list[@]}"; do
+        case ${ratio[$b2|$c]} in
+          n/a) bad=n/a ;;
+          FAILED|missing) [ "$bad" = n/a ] || bad=FAILED ;;
+          -) [ -n "$bad" ] || bad=- ;;
+          *) vals="$vals ${ratio[$b2|$c]}" ;;
+        esac
+      done
+      if [ -n "$bad" ]; then printf '%18s' "$bad"
+      else printf '%18s' "$(echo "$vals" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += log($i); printf "(%.2f)", exp(s / NF) }')"
+      fi
+    done
+    echo
+  done
+  echo
+}
+
+rev=$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$here/../.." diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
+cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)
+tmp=$out.partial
+{
+  echo "palloc allocator benchmarks — $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([ $quick = 1 ] && echo ' (--quick)')"
+  echo "source: $rev; machine: $(nproc) CPUs (${cpu:-unknown}), Linux $(uname -r)"
+  echo "each cell: median of $reps run(s) as measured by GNU time; in parentheses: ratio to stock mimalloc"
+  echo "libpalloc.so: $lib"
+  for note in "${notes[@]}"; do echo "note: $note"; done
+  echo "geomean (MT) is over the multi-threaded benchmarks: ${mt_benches[*]}"
+  echo
+  table time "Wall time, seconds (lower is better)" 1 "%.2f"
+  table rss "Peak RSS, MiB (lower is better)" 1024 "%.1f"
+  echo "Program output (last repetition):"
+  for b in "${benches[@]}"; do
+    for c in "${configs[@]}"; do
+      [ -n "${line[$b|$c]:-}" ] && printf '  %-15s %s\n' "$c" "${line[$b|$c]}"
+    done
+  done
+} > "$tmp"
+mv "$tmp" "$out"
+cat "$out"
+say "done in $(( $(date +%s) - start )) s; results: $out"
+
+if [ $failed = 1 ]; then
+  say "some runs FAILED (logs: $logs/*.failed)"
+  exit 1
+fi
+if [ $palloc_skipped = 1 ] && [ $allow_missing = 0 ]; then
+  say "the palloc configurations did not run (see the notes above); --allow-missing accepts that"
+  exit 2
+fi
+exit 0
