@@ -15,7 +15,7 @@
 
 namespace palloc::barrier {
 
-thread_local Record *t_record __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread Record *t_record __attribute__((tls_model("initial-exec"))) = nullptr;
 std::atomic<uint32_t> g_state{kFence};
 
 namespace {

@@ -22,7 +22,7 @@ struct Record {
   Record *free_next = nullptr;  // records returned by exited threads
 };
 
-extern thread_local Record *t_record __attribute__((tls_model("initial-exec")));
+extern __thread Record *t_record __attribute__((tls_model("initial-exec")));
 // Nonzero sends entering threads to the slow path: kPending while a commit is (about to
 // be) in progress, kFence until membarrier is registered (entering threads must fence).
 constexpr uint32_t kFence = 1, kPending = 2;

@@ -3,6 +3,6 @@
 
 namespace palloc {
 
-thread_local unsigned t_runtime_depth __attribute__((tls_model("initial-exec"))) = 0;
+__thread unsigned t_runtime_depth __attribute__((tls_model("initial-exec"))) = 0;
 
 }  // namespace palloc
