@@ -43,7 +43,7 @@ std::mutex g_grow_mu;
 bool g_resumed = false;
 bool g_verbose = false;
 uint32_t g_interval_ms = 0;
-std::string g_path;
+const char *g_path = "";  // not a std::string: the heap opens before static constructors run
 
 std::atomic<int> g_init_state{0};  // 0 not started, 1 running, 2 done
 std::atomic<pthread_t> g_init_thread{};
@@ -53,7 +53,7 @@ std::atomic<pthread_t> g_init_thread{};
           "palloc: cannot use the persistent heap at %s: %s\n"
           "palloc: the program was not started; fix the problem above, or unset PALLOC_ARENA to run "
           "without persistence.\n",
-          g_path.c_str(), what.c_str());
+          g_path, what.c_str());
   _exit(kExitCannotOpen);
 }
 
@@ -106,7 +106,7 @@ void fork_child() {
 void open_persistent(const char *path) {
   RuntimeScope runtime;
   const auto t0 = std::chrono::steady_clock::now();
-  g_path = path;
+  g_path = path;  // the environment string itself (kept when the variable is removed)
   g_verbose = env_flag("PALLOC_VERBOSE");
   g_interval_ms = env_interval();
   palloc_options opts;

@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -13,12 +14,14 @@ namespace {
 // palloc_options_init cannot fail; a malformed variable is reported by palloc_open,
 // possibly on another thread: the message is process-wide.
 constexpr uint32_t kFlagBadEnvironment = 0x80000000u;
+// A plain buffer, not a std::string: as libpalloc.so's malloc, this code can run before
+// the library's static constructors (the first allocation of the process opens the heap).
 std::mutex env_error_mu;
-std::string env_error;
+char env_error[512];
 
 void set_env_error(const std::string &msg) {
   std::lock_guard<std::mutex> lk(env_error_mu);
-  env_error = msg;
+  snprintf(env_error, sizeof(env_error), "%s", msg.c_str());
 }
 
 std::string get_env_error() {
