@@ -48,6 +48,11 @@ const char *g_path = "";  // not a std::string: the heap opens before static con
 std::atomic<int> g_init_state{0};  // 0 not started, 1 running, 2 done
 std::atomic<pthread_t> g_init_thread{};
 
+palloc_status report_not_persistent() {
+  set_last_error({PALLOC_E_INVALID, "the heap is not persistent (PALLOC_ARENA is not set)"});
+  return PALLOC_E_INVALID;
+}
+
 [[noreturn]] void fail(const std::string &what) {
   fprintf(stderr,
           "palloc: cannot use the persistent heap at %s: %s\n"
@@ -171,12 +176,10 @@ void init() {
 }
 
 int64_t commit() {
-  if (mode() != kPersistent) {
-    RuntimeScope runtime;
-    set_last_error({PALLOC_E_INVALID, "the heap is not persistent (PALLOC_ARENA is not set)"});
-    return -PALLOC_E_INVALID;
-  }
   RuntimeScope runtime;
+  if (mode() != kPersistent) {
+    return -static_cast<int64_t>(report_not_persistent());
+  }
   barrier::begin();
   palloc_meta_save();
   uint64_t epoch = 0;
@@ -260,7 +263,7 @@ int64_t palloc_heap_validate(void) {
   heap::init();
   RuntimeScope runtime;
   if (heap::mode() != heap::kPersistent) {
-    set_last_error({PALLOC_E_INVALID, "the heap is not persistent (PALLOC_ARENA is not set)"});
+    heap::report_not_persistent();
     return -1;
   }
   barrier::begin();

@@ -127,24 +127,11 @@ static inline void *nomem(void *p) {
 }
 
 PALLOC_SHIM_EXPORT void *malloc(size_t n) {
-  if (__builtin_expect(transient(), 1)) return nomem(mi_malloc(n));
-  if (barrier::Record *r = persistent_alloc_enter()) {
-    void *p = mi_malloc(n);
-    barrier::leave(r);
-    return nomem(p);
-  }
+  if (void *p = try_fast_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
   return nomem(slow_malloc(n));
 }
 
-PALLOC_SHIM_EXPORT void free(void *p) {
-  if (__builtin_expect(transient(), 1)) return mi_free(p);
-  if (barrier::Record *r = persistent_block_enter(p)) {
-    mi_free(p);
-    barrier::leave(r);
-    return;
-  }
-  slow_free(p);
-}
+PALLOC_SHIM_EXPORT void free(void *p) { free_impl(p); }
 
 PALLOC_SHIM_EXPORT void *calloc(size_t count, size_t n) {
   if (__builtin_expect(transient(), 1)) return nomem(mi_calloc(count, n));

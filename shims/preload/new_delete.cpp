@@ -1,7 +1,6 @@
 // new_delete.cpp — C++ operator new and delete, every form, on the same heap as malloc.
 #include <new>
 
-#include "barrier.h"
 #include "mimalloc.h"
 #include "shim.h"
 
@@ -25,23 +24,15 @@ void *new_slow(size_t n, size_t alignment, bool nothrow) {
   }
 }
 
-// Transient fast paths call mimalloc's plain allocators: its mi_new aborts on failure
-// (it is C) where operator new must throw.
+// The fast paths call mimalloc's plain allocators: its mi_new aborts on failure (it is
+// C) where operator new must throw.
 inline void *new_impl(size_t n) {
-  if (__builtin_expect(transient(), 1)) {
-    if (void *p = mi_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
-  } else if (barrier::Record *r = persistent_alloc_enter()) {
-    void *p = mi_malloc(n);
-    barrier::leave(r);
-    if (__builtin_expect(p != nullptr, 1)) return p;
-  }
+  if (void *p = try_fast_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
   return new_slow(n, 0, false);
 }
 
 inline void *new_nothrow_impl(size_t n) noexcept {
-  if (__builtin_expect(transient(), 1)) {
-    if (void *p = mi_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
-  }
+  if (void *p = try_fast_malloc(n); __builtin_expect(p != nullptr, 1)) return p;
   try {
     return new_slow(n, 0, true);
   } catch (...) {
@@ -67,15 +58,7 @@ inline void *new_aligned_nothrow_impl(size_t n, std::align_val_t al) noexcept {
   }
 }
 
-inline void delete_impl(void *p) noexcept {
-  if (__builtin_expect(transient(), 1)) return mi_free(p);
-  if (barrier::Record *r = persistent_block_enter(p)) {
-    mi_free(p);
-    barrier::leave(r);
-    return;
-  }
-  slow_free(p);
-}
+inline void delete_impl(void *p) noexcept { free_impl(p); }
 
 }  // namespace
 

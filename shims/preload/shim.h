@@ -6,6 +6,7 @@
 #include "barrier.h"
 #include "heap.h"
 #include "mi_hooks.h"
+#include "mimalloc.h"
 #include "runtime.h"
 
 namespace palloc::shim {
@@ -42,10 +43,34 @@ struct Guard {
   Guard &operator=(const Guard &) = delete;
 };
 
-// Persistent (and not-yet-decided) paths.
+// Persistent (and not-yet-decided) paths (malloc.cpp).
 bool use_heap();
 void *slow_malloc(size_t n);
 void *slow_aligned(size_t alignment, size_t n);
 void slow_free(void *p);
+
+// The inline fast path of malloc and operator new: mimalloc directly (transient) or
+// inside the barrier (persistent). nullptr when it cannot be taken or the allocation
+// failed; the caller then takes its slow path.
+inline void *try_fast_malloc(size_t n) {
+  if (__builtin_expect(transient(), 1)) return mi_malloc(n);
+  if (barrier::Record *r = persistent_alloc_enter()) {
+    void *p = mi_malloc(n);
+    barrier::leave(r);
+    return p;
+  }
+  return nullptr;
+}
+
+// free and operator delete: the same routing by address.
+inline void free_impl(void *p) {
+  if (__builtin_expect(transient(), 1)) return mi_free(p);
+  if (barrier::Record *r = persistent_block_enter(p)) {
+    mi_free(p);
+    barrier::leave(r);
+    return;
+  }
+  slow_free(p);
+}
 
 }  // namespace palloc::shim
