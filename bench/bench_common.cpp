@@ -1,6 +1,8 @@
 // bench_common.cpp — see bench_common.h.
 #include "bench_common.h"
 
+#include "launch.h"
+
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -44,18 +46,6 @@ void on_signal(int sig) {
   if (g_dir[0]) rmdir(g_dir);
   signal(sig, SIG_DFL);
   raise(sig);
-}
-
-bool mkdir_p(const std::string &dir) {
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    cur = dir.substr(0, pos);
-    if (cur.empty()) continue;
-    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
-  }
-  return true;
 }
 
 std::string vfmt(const char *f, va_list ap) {
@@ -110,7 +100,7 @@ Scratch::Scratch(const std::string &parent) {
     candidates.push_back("/tmp");
   }
   for (const std::string &c : candidates) {
-    if (!mkdir_p(c)) continue;
+    if (!palloc::launch::make_dirs(c)) continue;
     std::string tmpl = c + "/palloc-bench-XXXXXX";
     if (tmpl.size() >= kPathMax - 64) continue;
     std::vector<char> buf(tmpl.begin(), tmpl.end());

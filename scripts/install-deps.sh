@@ -15,6 +15,9 @@ packages=(
   time                               # GNU time: benchmark wall time and peak RSS
   libmimalloc2.0 libjemalloc2        # benchmark baselines (stock mimalloc, jemalloc)
   lua5.4                             # a real program for the allocator benchmarks
+  liblua5.4-dev libreadline-dev      # lua-persist: Debian's liblua5.4, the REPL's line editor
+  lua-socket lua-cjson curl          # the Lua web example and its test
+  lua-sql-sqlite3                    # the web example's SQLite baseline (benchmark)
 )
 
 missing=()

@@ -137,6 +137,19 @@ PALLOC_API palloc_status palloc_region_register(palloc_arena *arena, const char 
  * the same address (PALLOC_E_BINARY, with a message naming what differs). */
 PALLOC_API palloc_status palloc_depend_on(palloc_arena *arena, const void *addr);
 
+/* The identity of the loaded binary (executable or shared object) containing `addr`:
+ * canonical path, GNU build-id (build_id_len bytes, 0 if it has none) and load address.
+ * For adapters that check binaries the arena does not know about, such as interpreter
+ * extension modules loaded again after a resume. */
+typedef struct palloc_binary {
+  char path[256];
+  uint8_t build_id[64];
+  uint32_t build_id_len;
+  uint64_t load_address;
+} palloc_binary;
+
+PALLOC_API palloc_status palloc_binary_identity(const void *addr, palloc_binary *out);
+
 typedef struct palloc_stats {
   uint64_t epoch;             /* last committed epoch */
   uint64_t durable_epoch;     /* last epoch known to be on disk */
@@ -189,6 +202,19 @@ PALLOC_API int palloc_heap_resumed(void);
  * child, PALLOC_E_INVALID in transient mode. The heap is also committed at normal exit
  * and, with PALLOC_COMMIT_INTERVAL_MS, periodically. */
 PALLOC_API int64_t palloc_heap_commit(void);
+
+/* For an interpreter adapter that commits at its own safe points: returns the interval
+ * PALLOC_COMMIT_INTERVAL_MS asked for (0 if none, or in transient mode) and stops the
+ * background thread's periodic commits, which could catch the interpreter between two
+ * related updates. The adapter then commits on that schedule itself. */
+PALLOC_API uint32_t palloc_heap_claim_commit_interval(void);
+
+/* Between palloc_local_enter() and palloc_local_leave() this thread's allocations go to
+ * the C library's process-local heap instead of the persistent one (and are never
+ * committed): for state that is meaningless after a restart, such as a line editor's
+ * history or a dynamic loader's bookkeeping. Calls nest. free() works on either heap. */
+PALLOC_API void palloc_local_enter(void);
+PALLOC_API void palloc_local_leave(void);
 
 /* Walks every page of every heap, including segments left by threads that ended, and
  * checks its structure (free lists, counts, owners). Returns the number of blocks in

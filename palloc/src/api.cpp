@@ -1,9 +1,13 @@
 // api.cpp — the C API of palloc.h over palloc::Arena.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "api_arena.h"
 #include "arena.h"
+#include "binaries.h"
 #include "runtime.h"
 #include "options.h"
 
@@ -94,6 +98,20 @@ palloc_status palloc_region_register(palloc_arena *a, const char *name, void *ad
   if (!a) return null_arena();
   if (!name) return null_argument("palloc_region_register");
   return report(a->impl->region_register(name, addr, len, restored));
+}
+
+palloc_status palloc_binary_identity(const void *addr, palloc_binary *out) {
+  palloc::RuntimeScope runtime;
+  if (!addr || !out) return null_argument("palloc_binary_identity");
+  palloc::BinaryRecord b;
+  Status s = palloc::binary_containing(addr, &b);
+  if (!s.ok()) return report(s);
+  *out = palloc_binary{};
+  snprintf(out->path, sizeof out->path, "%s", b.path.c_str());
+  out->build_id_len = static_cast<uint32_t>(std::min(b.build_id.size(), sizeof out->build_id));
+  std::memcpy(out->build_id, b.build_id.data(), out->build_id_len);
+  out->load_address = b.load_address;
+  return PALLOC_OK;
 }
 
 palloc_status palloc_depend_on(palloc_arena *a, const void *addr) {

@@ -158,6 +158,7 @@ Status Arena::open_files(const std::string &path, const palloc_options &opts) {
     if (err == ENOENT) return {PALLOC_E_NOT_FOUND, path + " does not exist (pass PALLOC_CREATE to create it)"};
     return errno_status(err, "opening " + path);
   }
+  fd = move_fd_high(fd);
   data_.fd.reset(fd);
   data_.path = path;
   PALLOC_TRY(lock_exclusive(fd, path));
@@ -272,6 +273,16 @@ Status Arena::close() {
   std::unique_lock<std::mutex> lk(mu_);
   if (!poisoned_.ok()) return ok_status();  // leave the logs for the next open's recovery
   // Fold the logs into the data file so the next open has nothing to replay.
+  return checkpoint(lk);
+}
+
+Status Arena::checkpoint_if_large() {
+  if (detached_) return ok_status();
+  std::lock_guard<std::mutex> cl(ckpt_mu_);
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!poisoned_.ok()) return ok_status();
+  const uint64_t logged = (logs_[0].end - kLogHeaderBytes) + (logs_[1].end - kLogHeaderBytes);
+  if (logged < opts_.checkpoint_bytes) return ok_status();
   return checkpoint(lk);
 }
 
@@ -494,6 +505,7 @@ void Arena::background_loop() {
     bl.unlock();
     if (async) (void)wait_durable(epoch());
     if (ckpt) {
+      std::lock_guard<std::mutex> cl(ckpt_mu_);
       std::unique_lock<std::mutex> lk(mu_);
       (void)checkpoint(lk);
     }

@@ -31,6 +31,10 @@ class Arena {
   Status commit_capture(uint64_t *epoch);
   Status commit_wait(uint64_t epoch);
   Status sync();
+  // Folds the logs into the data file now if they hold more than the checkpoint
+  // threshold, so the next open has little to replay. The persistent heap calls it at
+  // exit: resuming then costs the same however much the last run wrote.
+  Status checkpoint_if_large();
   Status grow(uint64_t new_size);
 
   Status root_set(unsigned slot, uint64_t value);
@@ -98,6 +102,10 @@ class Arena {
   std::condition_variable sync_cv_;
   uint64_t durable_epoch_ = 0;
   bool syncing_ = false;
+
+  // One checkpoint at a time (the background thread's or checkpoint_if_large); taken
+  // before mu_.
+  std::mutex ckpt_mu_;
 
   // Background thread: async syncs and checkpoints.
   std::mutex bg_mu_;

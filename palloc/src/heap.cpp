@@ -1,6 +1,7 @@
 // heap.cpp — the persistent heap: mode decision, arena, growth, commit, exit commit.
 #include "heap.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "api_arena.h"
 #include "barrier.h"
 #include "heap_persist.h"
+#include "io.h"
 #include "mi_hooks.h"
 #include "options.h"
 #include "runtime.h"
@@ -43,6 +45,7 @@ std::mutex g_grow_mu;
 bool g_resumed = false;
 bool g_verbose = false;
 uint32_t g_interval_ms = 0;
+std::atomic<bool> g_interval_claimed{false};  // an interpreter adapter commits at its own safe points
 const char *g_path = "";  // not a std::string: the heap opens before static constructors run
 
 std::atomic<int> g_init_state{0};  // 0 not started, 1 running, 2 done
@@ -53,12 +56,16 @@ palloc_status report_not_persistent() {
   return PALLOC_E_INVALID;
 }
 
+// PALLOC_HINT lets a launcher say what its user can do (lua-persist: "--fresh").
 [[noreturn]] void fail(const std::string &what) {
-  fprintf(stderr,
-          "palloc: cannot use the persistent heap at %s: %s\n"
-          "palloc: the program was not started; fix the problem above, or unset PALLOC_ARENA to run "
-          "without persistence.\n",
-          g_path, what.c_str());
+  const char *hint = getenv("PALLOC_HINT");
+  fprintf(stderr, "palloc: cannot use the persistent heap at %s: %s\n", g_path, what.c_str());
+  if (hint && *hint)
+    fprintf(stderr, "palloc: the program was not started; %s\n", hint);
+  else
+    fprintf(stderr,
+            "palloc: the program was not started; fix the problem above, or unset PALLOC_ARENA to run "
+            "without persistence.\n");
   _exit(kExitCannotOpen);
 }
 
@@ -80,9 +87,15 @@ uint32_t env_interval() {
 void exit_commit() {
   if (mode() != kPersistent) return;
   int64_t r = commit();
+  RuntimeScope runtime;
   if (r < 0 && -r != PALLOC_E_DETACHED) {
-    RuntimeScope runtime;
     fprintf(stderr, "palloc: the commit at exit failed: %s\n", palloc_last_error());
+    return;
+  }
+  // A large log would make the next start replay it: fold it in now.
+  if (r > 0) {
+    Status s = g_arena->impl->checkpoint_if_large();
+    if (!s.ok()) fprintf(stderr, "palloc: the checkpoint at exit failed: %s\n", s.message().c_str());
   }
 }
 
@@ -90,6 +103,7 @@ void interval_loop() {
   RuntimeScope runtime;
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(g_interval_ms));
+    if (g_interval_claimed.load(std::memory_order_acquire)) return;
     int64_t r = commit();
     if (r < 0) {
       if (-r == PALLOC_E_DETACHED) return;
@@ -108,8 +122,19 @@ void fork_child() {
   if (mode() == kPersistent) barrier::reset_in_child();
 }
 
+// The C library's own heap stays in its brk area: no per-thread mmap arenas and no mmap
+// chunks, so palloc's internal allocations never move where the kernel places later
+// mappings. Shared objects a resumed interpreter loads again (Lua C modules) then land at
+// the addresses they had before the restart.
+void keep_libc_heap_out_of_mmap_area() {
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+}
+
 void open_persistent(const char *path) {
   RuntimeScope runtime;
+  keep_libc_heap_out_of_mmap_area();
+  use_high_fds();
   const auto t0 = std::chrono::steady_clock::now();
   g_path = path;  // the environment string itself (kept when the variable is removed)
   g_verbose = env_flag("PALLOC_VERBOSE");
@@ -257,6 +282,17 @@ int palloc_heap_resumed(void) {
 int64_t palloc_heap_commit(void) {
   heap::init();
   return heap::commit();
+}
+
+uint32_t palloc_heap_claim_commit_interval(void) {
+  heap::init();
+  heap::g_interval_claimed.store(true, std::memory_order_release);
+  return heap::mode() == heap::kPersistent ? heap::g_interval_ms : 0;
+}
+
+void palloc_local_enter(void) { ++t_runtime_depth; }
+void palloc_local_leave(void) {
+  if (t_runtime_depth > 0) --t_runtime_depth;
 }
 
 int64_t palloc_heap_validate(void) {

@@ -6,10 +6,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 
 namespace palloc {
+
+namespace {
+std::atomic<bool> g_high_fds{false};
+}
+
+void use_high_fds() { g_high_fds.store(true, std::memory_order_relaxed); }
+
+int move_fd_high(int fd) {
+  if (fd < 0 || fd >= kHighFd || !g_high_fds.load(std::memory_order_relaxed)) return fd;
+  const int flags = fcntl(fd, F_GETFD);
+  const int high = fcntl(fd, (flags >= 0 && (flags & FD_CLOEXEC)) ? F_DUPFD_CLOEXEC : F_DUPFD, kHighFd);
+  if (high < 0) return fd;  // a low RLIMIT_NOFILE: keep the number we have
+  ::close(fd);
+  return high;
+}
 
 void Fd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);

@@ -23,11 +23,21 @@ uint64_t file_size(int fd);
 uint64_t now_unix_ns();
 uint64_t now_monotonic_ns();
 
+// Moves fd to a number >= kHighFd (closing the original) when the limit allows and
+// high descriptors were asked for, so that the persistent heap's own descriptors never
+// take the low numbers a resumed program used for its files and sockets before the
+// restart. Returns the descriptor to use.
+constexpr int kHighFd = 900;
+int move_fd_high(int fd);
+// The persistent heap asks for high descriptors before it opens its arena.
+void use_high_fds();
+
 // An owned file descriptor.
 class Fd {
  public:
   Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
+  // Long-lived descriptors are moved to high numbers (see move_fd_high).
+  explicit Fd(int fd) : fd_(move_fd_high(fd)) {}
   ~Fd() { reset(); }
   Fd(Fd &&o) noexcept : fd_(o.release()) {}
   Fd &operator=(Fd &&o) noexcept {

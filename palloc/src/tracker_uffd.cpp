@@ -32,6 +32,7 @@
 #include <mutex>
 #include <string>
 
+#include "io.h"
 #include "tracker.h"
 
 // Debian bookworm's headers (Linux 6.1) predate these; the values are the kernel ABI.
@@ -231,10 +232,10 @@ Status make_tracker(palloc_tracker_kind kind, size_t page_size, BaselineFn basel
     });
   }
   if (kind == PALLOC_TRACKER_AUTO) kind = uffd_ok ? PALLOC_TRACKER_UFFD : PALLOC_TRACKER_HASH;
-  int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  int pm = move_fd_high(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (pm < 0) return errno_status(errno, "opening /proc/self/pagemap (is /proc mounted?)");
   if (kind == PALLOC_TRACKER_UFFD) {
-    int uffd = uffd_ok ? open_wp_async_uffd() : -1;
+    int uffd = uffd_ok ? move_fd_high(open_wp_async_uffd()) : -1;
     if (uffd < 0) {
       ::close(pm);
       return {PALLOC_E_UNSUPPORTED,

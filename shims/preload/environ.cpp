@@ -20,7 +20,8 @@ bool is_palloc_library(const char *entry, size_t len) {
   for (size_t i = 0; i < len; i++)
     if (entry[i] == '/') base = entry + i + 1;
   const size_t blen = len - static_cast<size_t>(base - entry);
-  return blen >= 12 && strncmp(base, "libpalloc.so", 12) == 0;
+  // libpalloc.so and its interpreter adapters (libpalloc-lua.so, ...)
+  return (blen >= 12 && strncmp(base, "libpalloc.so", 12) == 0) || (blen >= 10 && strncmp(base, "libpalloc-", 10) == 0);
 }
 
 // Rewrites "LD_PRELOAD=a:b c" without the palloc entries; returns false if none remain.

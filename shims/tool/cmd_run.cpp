@@ -1,7 +1,4 @@
 // cmd_run.cpp — `palloc run`: start a program with a persistent heap.
-#include <sys/personality.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,13 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "launch.h"
 #include "options.h"
 #include "tool.h"
 
 namespace palloc::tool {
 namespace {
-
-constexpr rlim_t kPinnedStack = rlim_t(8) << 20;
 
 int run_main(int argc, char **argv);
 
@@ -34,6 +30,10 @@ const char kHelp[] =
     "for it and its stack limit pinned, so that the program and its libraries load at the\n"
     "same addresses every run (an image that points into them stays valid). Programs that\n"
     "COMMAND itself starts run normally: they inherit neither the preload nor the arena.\n"
+    "\n"
+    "A program that links liblua5.4 dynamically gets its first Lua state persisted whole:\n"
+    "the next run's luaL_newstate/lua_newstate returns it as of the last commit\n"
+    "(libpalloc-lua.so, preloaded along with libpalloc.so; see lua-persist --help).\n"
     "\n"
     "options:\n"
     "  --arena PATH           the arena (data file PATH, logs PATH.wal0/.wal1); created if\n"
@@ -62,42 +62,9 @@ const char kHelp[] =
     "printed: the arena is in use by another process, damaged, or made by another build);\n"
     "126/127 if COMMAND cannot be run; 64 for a usage error.\n";
 
-std::string self_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
-  buf[n] = '\0';
-  std::string s(buf);
-  size_t slash = s.rfind('/');
-  return slash == std::string::npos ? "." : s.substr(0, slash);
-}
-
-std::string absolute(const std::string &p) {
-  if (!p.empty() && p[0] == '/') return p;
-  char cwd[PATH_MAX];
-  if (!getcwd(cwd, sizeof(cwd))) return p;
-  return std::string(cwd) + "/" + p;
-}
-
-bool make_dirs(const std::string &dir) {
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    cur = dir.substr(0, pos);
-    if (cur.empty()) continue;
-    if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return false;
-  }
-  return true;
-}
-
 std::string default_arena(const std::string &command) {
   std::string base = command.substr(command.rfind('/') == std::string::npos ? 0 : command.rfind('/') + 1);
-  const char *xdg = getenv("XDG_DATA_HOME");
-  const char *home = getenv("HOME");
-  std::string dir = (xdg && *xdg) ? std::string(xdg) + "/palloc"
-                                  : std::string(home && *home ? home : ".") + "/.local/share/palloc";
-  return dir + "/" + base + ".arena";
+  return launch::data_dir() + "/" + base + ".arena";
 }
 
 int fail(const std::string &message, int code) {
@@ -166,11 +133,7 @@ int run_main(int argc, char **argv) {
       return fail("--commit-interval '" + interval + "' is not a number of milliseconds", kExitUsage);
   }
 
-  if (library.empty()) {
-    const char *env = getenv("PALLOC_LIBRARY");
-    library = (env && *env) ? env : self_dir() + "/../lib/libpalloc.so";
-  }
-  library = absolute(library);
+  library = library.empty() ? launch::library_path("libpalloc.so", "PALLOC_LIBRARY") : launch::absolute(library);
   if (access(library.c_str(), R_OK) != 0)
     return fail("cannot find the palloc library at " + library + " (" + strerror(errno) +
                     "); build it (make build) or pass --library PATH",
@@ -180,14 +143,18 @@ int run_main(int argc, char **argv) {
     const char *env = getenv("PALLOC_ARENA");
     arena = (env && *env) ? env : default_arena(argv[i]);
   }
-  arena = absolute(arena);
+  arena = launch::absolute(arena);
   const std::string dir = arena.substr(0, arena.rfind('/'));
-  if (!dir.empty() && !make_dirs(dir))
+  if (!dir.empty() && !launch::make_dirs(dir))
     return fail("cannot create the directory " + dir + " for the arena: " + strerror(errno), kExitCannot);
 
   // The environment of the program (the library removes it again for programs the
   // persistent process starts).
+  // The interpreter adapters come along: they only act in programs that create a Lua
+  // state (liblua5.4 linked dynamically), whose state they make persistent.
   std::string preload = library;
+  const std::string lua_adapter = library.substr(0, library.rfind('/') + 1) + "libpalloc-lua.so";
+  if (access(lua_adapter.c_str(), R_OK) == 0) preload += ":" + lua_adapter;
   if (const char *old = getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
   setenv("LD_PRELOAD", preload.c_str(), 1);
   setenv("PALLOC_ARENA", arena.c_str(), 1);
@@ -197,16 +164,8 @@ int run_main(int argc, char **argv) {
   if (!max_size.empty()) setenv("PALLOC_MAX_SIZE", max_size.c_str(), 1);
   if (verbose) setenv("PALLOC_VERBOSE", "1", 1);
 
-  // Same addresses every run: no randomisation, and a finite stack limit (an unlimited
-  // one switches the kernel to the legacy mmap layout).
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_STACK, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur != kPinnedStack)) {
-    rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= kPinnedStack) ? kPinnedStack : rl.rlim_max;
-    if (setrlimit(RLIMIT_STACK, &rl) != 0) return fail(std::string("cannot pin the stack limit: ") + strerror(errno), kExitCannot);
-  }
-  const int current = personality(0xffffffff);
-  if (current == -1 || personality(static_cast<unsigned long>(current) | ADDR_NO_RANDOMIZE) == -1)
-    return fail(std::string("cannot turn off address-space randomisation: ") + strerror(errno), kExitCannot);
+  // Same addresses every run, so an image that points into the binaries stays valid.
+  if (std::string error; !launch::pin_address_space(&error)) return fail(error, kExitCannot);
   if (verbose) fprintf(stderr, "palloc run: arena %s, library %s\n", arena.c_str(), library.c_str());
 
   execvp(argv[i], argv + i);
