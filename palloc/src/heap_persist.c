@@ -62,7 +62,7 @@ typedef struct palloc_meta_s {
   palloc_meta_layout_t layout;
   uint64_t max_size;      /* arena reservation the heap was laid out for */
   uint64_t main_tid;      /* the main heap's stable thread id (its own address) */
-  uint64_t saves;         /* commits that saved the globals */
+  uint64_t unused_saves;  /* older builds counted commits here */
   uintptr_t abandoned[4]; /* abandoned lists as of the last commit */
   uint64_t map_offset, map_words;   /* segment map words for the arena range */
   uint64_t desc_offset, desc_size;  /* mimalloc arena descriptor */
@@ -294,6 +294,13 @@ static void drain_tld(mi_tld_t *tld) {
   for (mi_heap_t *h = tld->heaps; h != NULL; h = h->next) _mi_heap_delayed_free_all(h);
 }
 
+#define MAP_SCRATCH_WORDS 4096
+
+static void store_changed(uintptr_t *dst, const uintptr_t *src, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (dst[i] != src[i]) dst[i] = src[i];
+}
+
 void palloc_meta_save(void) {
   if (meta == NULL) return;
   drain_tld(&meta->tld_main);
@@ -301,10 +308,20 @@ void palloc_meta_save(void) {
   for (uint64_t i = 0; i < meta->pool_high; i++) {
     if (slots[i].in_use && slots[i].td.tld.heaps != NULL) drain_tld(&slots[i].td.tld);
   }
-  _mi_palloc_abandoned_save(meta->abandoned);
-  _mi_palloc_segment_map_save(map_lo((uintptr_t)meta), map_hi((uintptr_t)meta, meta->max_size),
-                              (uintptr_t *)((uint8_t *)meta + meta->map_offset));
-  meta->saves++;
+  /* Saved through a scratch copy and stored only where they changed: a page written
+   * with the same bytes is still a dirty page that every commit would log. */
+  uintptr_t abandoned[4];
+  _mi_palloc_abandoned_save(abandoned);
+  store_changed(meta->abandoned, abandoned, 4);
+  uintptr_t *saved_map = (uintptr_t *)((uint8_t *)meta + meta->map_offset);
+  const uintptr_t lo = map_lo((uintptr_t)meta), hi = map_hi((uintptr_t)meta, meta->max_size);
+  if (meta->map_words <= MAP_SCRATCH_WORDS) { /* up to 8 TiB of arena */
+    uintptr_t map[MAP_SCRATCH_WORDS];
+    _mi_palloc_segment_map_save(lo, hi, map);
+    store_changed(saved_map, map, meta->map_words);
+  } else {
+    _mi_palloc_segment_map_save(lo, hi, saved_map);
+  }
 }
 
 /* ---- validation ---- */

@@ -32,6 +32,7 @@
 #include "protocol.h"
 #include "rng.h"
 #include "torture_child.h"
+#include "torture_lua.h"
 #include "torture_options.h"
 #include "workload.h"
 
@@ -518,5 +519,6 @@ int main(int argc, char **argv) {
     return rc;
   }
   if (opts.child) crash::run_child(opts);
+  if (!opts.lua_persist.empty()) return crash::run_lua_torture(opts);
   return crash::Torture(opts).run();
 }

@@ -37,6 +37,16 @@ const char kUsage[] =
     "  --keep                 keep the directory even when everything passed\n"
     "  --help                 this text\n"
     "\n"
+    "Lua mode: the child is lua-persist running a Lua workload whose whole state is a\n"
+    "table of thousands of entries in Lua globals; it prints the digest of each step\n"
+    "before committing it, and the next start must find that step's table exactly.\n"
+    "  --lua-persist PATH     the lua-persist binary: run in Lua mode (the arena is\n"
+    "                         DIR/lua.arena; --kills, --seed, --tracker, --durability,\n"
+    "                         --checkpoint-bytes, --max-acks, --dir, --progress and\n"
+    "                         --keep apply)\n"
+    "  --lua-script PATH      the workload (default: " PALLOC_TORTURE_LUA_SCRIPT
+    ")\n"
+    "\n"
     "Prints 'kills: N lost: L corrupt: C' and exits 1 if L or C is not 0.\n"
     "lost: the recovered commit is older than the last acknowledged one.\n"
     "corrupt: wrong content or roots, an open that failed, or a child that failed.\n";
@@ -113,6 +123,7 @@ int parse_torture_options(int argc, char **argv, TortureOptions *o, std::string 
     if (i + 1 >= argc) return bad("missing value for " + arg);
     const char *v = argv[++i];
     uint64_t n = 0;
+    if (arg == "--tracker") o->tracker_given = true;
     if (arg == "--kills" && parse_u64(v, &n))
       o->kills = n;
     else if (arg == "--seed" && parse_u64(v, &n))
@@ -129,6 +140,10 @@ int parse_torture_options(int argc, char **argv, TortureOptions *o, std::string 
       o->progress_every = n;
     else if (arg == "--dir")
       o->dir = v;
+    else if (arg == "--lua-persist" && *v)
+      o->lua_persist = v;
+    else if (arg == "--lua-script" && *v)
+      o->lua_script = v;
     else if (arg == "--tracker" && !strcmp(v, "auto"))
       o->tracker = PALLOC_TRACKER_AUTO;
     else if (arg == "--tracker" && !strcmp(v, "uffd"))
@@ -144,6 +159,7 @@ int parse_torture_options(int argc, char **argv, TortureOptions *o, std::string 
     else
       return bad("bad option or value: " + arg + " " + v);
   }
+  if (o->lua_script.empty()) o->lua_script = PALLOC_TORTURE_LUA_SCRIPT;
   return -1;
 }
 

@@ -24,6 +24,11 @@ struct TortureOptions {
   uint64_t progress_every = 0;             // 0: about ten reports per run
   bool keep = false;                       // keep the directory even if everything passed
   bool child = false;                      // internal: run as the child that gets killed
+  bool tracker_given = false;              // --tracker was on the command line
+
+  // Lua mode (--lua-persist): the child is lua-persist running a Lua workload.
+  std::string lua_persist;  // the lua-persist binary; empty: the C workload
+  std::string lua_script;   // the workload script
 };
 
 // Parses argv. Returns -1 to go on, or an exit code (0 after --help, 2 on bad usage)
