@@ -37,6 +37,9 @@ test-asan: deps
 bench: build
 	bench/run_all.sh $(BUILD)
 	bench/alloc/run.sh $(BUILD)
+	bench/lua/run.sh $(BUILD)
+	bench/lua/resume.sh $(BUILD)
+	bench/lua/web_bench.py --lua-persist $(BUILD)/bin/lua-persist --lua lua5.4 --examples lua-persist/examples
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

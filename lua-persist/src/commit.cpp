@@ -2,9 +2,17 @@
 //
 // A commit captures the whole heap, so it must happen where the Lua state is
 // consistent: between two API calls or at a VM instruction boundary, never from a signal
-// handler or another thread. Explicit commits (palloc.commit, the REPL, exit) are such
-// points by construction; periodic ones run from a count hook, which Lua calls between
-// instructions. The hook reads a coarse clock every kHookInstructions instructions.
+// handler or another thread at an arbitrary instant. Explicit commits (palloc.commit, the
+// REPL, exit) are such points by construction. Periodic ones use a hook, but a hook that
+// is only there when a commit is due: a count hook left installed makes the VM trace
+// every instruction (twice as slow). A POSIX timer signals the interpreter's own thread
+// every interval; the handler installs a one-shot count hook (lua_sethook is safe in a
+// signal handler: lua.c stops code on Ctrl-C the same way), and the hook, at the next
+// instruction, puts back whatever hook the program had and commits.
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -20,61 +28,114 @@ extern "C" {
 namespace lp {
 namespace {
 
-constexpr int kHookInstructions = 1000;
-
 uint32_t g_interval_ms = 0;
-uint64_t g_last_commit_ns = 0;  // CLOCK_MONOTONIC_COARSE
+timer_t g_timer{};
+bool g_timer_created = false;
+volatile sig_atomic_t g_commit_due = 0;
 volatile sig_atomic_t g_interrupted = 0;
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+// The program's own hook (debug.sethook), set aside while ours is installed.
+lua_Hook g_saved_hook = nullptr;
+int g_saved_mask = 0, g_saved_count = 0;
+volatile sig_atomic_t g_armed = 0;
+
+void commit_hook(lua_State *L, lua_Debug *);
+
+// In a signal handler or on the interpreter thread: make the state stop at the next
+// instruction (or call/return).
+void arm(lua_State *L, int mask) {
+  if (!g_armed) {
+    g_saved_hook = lua_gethook(L);
+    g_saved_mask = lua_gethookmask(L);
+    g_saved_count = lua_gethookcount(L);
+    g_armed = 1;
+  }
+  lua_sethook(L, commit_hook, mask, 1);
+}
+
+int timer_signal();
+
+// On the interpreter thread, with the timer's signal blocked so that arm() never sees
+// the saved hook half put back.
+void disarm(lua_State *L) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, timer_signal());
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  lua_State *main = lp_persistent_state();
+  if (g_armed) {
+    lua_sethook(main, g_saved_hook, g_saved_mask, g_saved_count);
+    g_armed = 0;
+  }
+  // A coroutine created while the hook was armed inherited it.
+  if (L != main && lua_gethook(L) == commit_hook) lua_sethook(L, g_saved_hook, g_saved_mask, g_saved_count);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void commit_hook(lua_State *L, lua_Debug *) {
+  disarm(L);
   if (g_interrupted) {
     g_interrupted = 0;
-    install_commit_hook(L);  // back to the periodic schedule (or none)
     luaL_error(L, "interrupted!");
   }
-  if (g_interval_ms == 0) return;
-  const uint64_t now = monotonic_ns();
-  const uint64_t interval = uint64_t(g_interval_ms) * 1000000ull;
-  if (now - g_last_commit_ns < interval) return;
-  // Commits belong on the main thread (a resume then needs no heap walk); a coroutine
-  // that runs for long commits itself once a whole extra interval has passed.
-  if (!lpi_is_main_thread(L) && now - g_last_commit_ns < 2 * interval) return;
+  if (!g_commit_due) return;
+  g_commit_due = 0;
   const int64_t r = lp_commit(L);
   if (r < 0) fprintf(stderr, "lua-persist: periodic commit failed: %s\n", palloc_last_error());
 }
 
-}  // namespace
-
-void install_commit_hook(lua_State *L) {
-  lua_State *main = lp_persistent_state();
-  if (!main) return;
-  if (g_interval_ms > 0)
-    lua_sethook(L, commit_hook, LUA_MASKCOUNT, kHookInstructions);
-  else if (lua_gethook(L) == commit_hook)
-    lua_sethook(L, nullptr, 0, 0);
+void on_timer(int) {
+  lua_State *L = lp_persistent_state();
+  if (!L) return;
+  g_commit_due = 1;
+  arm(L, LUA_MASKCOUNT);
 }
 
+// The signal for periodic commits: a real-time signal the C library leaves free.
+int timer_signal() { return SIGRTMIN + 4; }
+
+}  // namespace
 }  // namespace lp
 
 using namespace lp;
 
 LP_API void lp_set_commit_interval(uint32_t ms) {
   g_interval_ms = ms;
-  g_last_commit_ns = monotonic_ns();
-  if (lua_State *L = lp_persistent_state()) install_commit_hook(L);
+  if (ms == 0) {
+    if (g_timer_created) {
+      timer_delete(g_timer);
+      g_timer_created = false;
+    }
+    return;
+  }
+  if (!g_timer_created) {
+    struct sigaction sa{};
+    sa.sa_handler = on_timer;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(timer_signal(), &sa, nullptr);
+    struct sigevent ev{};
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = timer_signal();
+    ev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));  // the interpreter's thread
+    if (timer_create(CLOCK_MONOTONIC, &ev, &g_timer) != 0) {
+      perror("lua-persist: cannot create the commit timer; periodic commits are off");
+      return;
+    }
+    g_timer_created = true;
+  }
+  struct itimerspec its{};
+  its.it_interval.tv_sec = ms / 1000;
+  its.it_interval.tv_nsec = static_cast<long>(ms % 1000) * 1000000L;
+  its.it_value = its.it_interval;
+  timer_settime(g_timer, 0, &its, nullptr);
 }
 
 LP_API void lp_interrupt(void) {
   lua_State *L = lp_persistent_state();
   if (!L) return;
   g_interrupted = 1;
-  lua_sethook(L, commit_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);  // lua_sethook is signal-safe
+  arm(L, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT);
 }
 
 LP_API int64_t lp_commit(lua_State *L) {
@@ -91,7 +152,5 @@ LP_API int64_t lp_commit(lua_State *L) {
   img->commits++;
   img->last_commit_unix_ns = now_unix_ns();
   seal_image(img);
-  const int64_t epoch = palloc_heap_commit();
-  g_last_commit_ns = monotonic_ns();
-  return epoch;
+  return palloc_heap_commit();
 }

@@ -27,8 +27,9 @@ LP_API uint64_t lp_resumed_commit_unix_ns(void);
 // Asks the running Lua code of the persistent state to stop with an "interrupted!" error
 // at its next instruction (async-signal-safe: for a SIGINT handler).
 LP_API void lp_interrupt(void);
-// The interval of periodic commits (ms, 0 = none): taken over from palloc at state
-// creation; the front end may set it before creating the state.
+// The interval of periodic commits (ms, 0 = none), taken over from palloc at state
+// creation. A timer signal (SIGRTMIN+4) to the interpreter's thread arms a one-shot
+// hook; the commit happens at the next instruction boundary.
 LP_API void lp_set_commit_interval(uint32_t ms);
 // What lp's failure messages tell the user to do (a front end's own option, say).
 LP_API void lp_set_failure_hint(const char *hint);
@@ -41,9 +42,6 @@ constexpr int kExitCannotResume = 70;  // as libpalloc's: the persistent heap ca
 
 // Prints "lua-persist: MESSAGE" plus what the user can do, and ends the process.
 [[noreturn]] void fail(const char *what, const char *detail);
-
-// commit.cpp: periodic commits at count-hook safe points.
-void install_commit_hook(lua_State *L);
 
 // modules.cpp: the C modules (package's CLIBS) and their identities in the image.
 struct ModuleRecord;
