@@ -89,6 +89,17 @@ void depend_on_binaries() {
     if (p && palloc_depend_on(a, p) != PALLOC_OK) fail("cannot record the binaries the state depends on", palloc_last_error());
 }
 
+// The state only persists if malloc is palloc's: another allocator preloaded ahead of
+// libpalloc (a sanitizer runtime, say) would leave it outside the arena.
+bool malloc_is_persistent() {
+  palloc_arena *a = palloc_heap_arena();
+  void *p = malloc(16);
+  const auto base = reinterpret_cast<uintptr_t>(palloc_base(a)), at = reinterpret_cast<uintptr_t>(p);
+  const bool inside = at >= base && at < base + palloc_max_size(a);
+  free(p);
+  return inside;
+}
+
 lua_State *adopt(Image *img, uint32_t interval) {
   lua_State *L = img->L;
   char why[768];
@@ -123,7 +134,8 @@ lua_State *claim(const std::function<lua_State *()> &create) {
   g_claimed = true;
   std::string why;
   Image *img = find_image();
-  if (!liblua_is_expected(&why)) {
+  if (!malloc_is_persistent()) why = "malloc() is not palloc's in this process (another allocator is loaded first)";
+  if (!why.empty() || !liblua_is_expected(&why)) {
     if (img) fail("cannot resume the Lua state", why.c_str());
     fprintf(stderr, "lua-persist: warning: %s; this Lua state will not persist.\n", why.c_str());
     return create();
