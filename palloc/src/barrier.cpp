@@ -25,6 +25,7 @@ namespace {
 std::mutex mu;
 Record *all_records = nullptr;
 Record *free_records = nullptr;
+unsigned attached = 0;  // records held by live threads
 pthread_key_t exit_key;
 bool have_key = false;
 std::atomic<bool> membarrier_registered{false};
@@ -40,6 +41,7 @@ void on_thread_exit(void *value) {
   r->inside.store(0, std::memory_order_relaxed);
   r->free_next = free_records;
   free_records = r;
+  attached--;
 }
 
 Record *attach() {
@@ -54,6 +56,7 @@ Record *attach() {
     all_records = r;
   }
   r->free_next = nullptr;
+  attached++;
   t_record = r;
   if (have_key) pthread_setspecific(exit_key, r);
   return r;
@@ -93,8 +96,12 @@ void begin() {
   // After this every thread either has published inside=1 or will see kPending: threads
   // that skip the fence on entry are made to execute one now. (The expedited command
   // cannot fail once the process is registered.)
-  if (membarrier_registered.load(std::memory_order_seq_cst)) (void)membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+  // With no other thread holding a record there is nobody to fence or wait for (a thread
+  // without one must attach first, which waits for mu): a single-threaded program's
+  // commit skips the inter-processor interrupts.
   Record *self = t_record;
+  if (attached == (self ? 1u : 0u)) return;
+  if (membarrier_registered.load(std::memory_order_seq_cst)) (void)membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
   for (Record *r = all_records; r; r = r->all_next) {
     if (r == self) continue;
     unsigned spins = 0;
@@ -116,6 +123,7 @@ void reset_in_child() {
   new (&mu) std::mutex();
   g_state.fetch_and(~kPending, std::memory_order_relaxed);
   if (t_record) t_record->inside.store(0, std::memory_order_relaxed);
+  attached = t_record ? 1 : 0;  // the only thread left
 }
 
 }  // namespace palloc::barrier
