@@ -29,6 +29,7 @@ Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import termios
 import time
 import traceback
 
@@ -592,7 +594,12 @@ class Pty:
         master, slave = os.openpty()
         env = dict(ctx.env, TERM="dumb")
         env.pop("INPUTRC", None)
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, env=env)
+        def controlling_terminal():  # a session of its own, with the pty as its terminal (Ctrl-C works)
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_terminal,
+                                     env=env)
         os.close(slave)
         self.master = master
         self.raw = b""
@@ -734,8 +741,30 @@ def sc_repl_pty(ctx):
 
         rc, out, err = ctx.run(ctx.lp(arena, "-e", "print(x, y, f(1))"))
         check(rc == 0 and out == "7\t1100!\t8\n", f"after session 3: status {rc}, output {out!r}, {err!r}")
-        log("  3 sessions (Ctrl-D, kill -9, Ctrl-D) on a pseudo-terminal; variables, functions and the "
-            "killed session's last statement came back")
+
+        # Session 4, with periodic commits: Ctrl-C stops a running loop (the REPL goes on),
+        # and a loop killed with -9 comes back with the progress of its last periodic commit.
+        s = Pty(ctx, ctx.lp(arena, "--commit-interval", "50", "-i"), "REPL session 4")
+        ptys.append(s)
+        s.expect(r"lua-persist: resumed the state of epoch \d+, committed [0-9.]+ s ago\n> $")
+        s.statement("n = 0")
+        s.send("while true do n = n + 1 end\n")
+        time.sleep(0.5)
+        s.send("\x03")
+        s.expect(r"interrupted!.*?\n> $")
+        m = s.statement("print('CHECK5', n)")
+        n_stopped = int(re.search(r"CHECK5\t(\d+)", m.group(1)).group(1))
+        check(n_stopped > 0, f"session 4: the interrupted loop did not run: n = {n_stopped}")
+        s.send("while true do n = n + 1 end\n")
+        time.sleep(0.6)
+        s.kill9()
+        rc, out, err = ctx.run(ctx.lp(arena, "-e", "print(n, x)"))
+        n_resumed = int(out.split()[0]) if rc == 0 and out.split() else -1
+        check(n_resumed > n_stopped and out.split()[1] == "7",
+              f"after session 4: n = {n_resumed} (was {n_stopped} before the killed loop), output {out!r}, {err!r}")
+        log(f"  4 sessions (Ctrl-D, kill -9, Ctrl-D, Ctrl-C then kill -9 in a loop) on a pseudo-terminal; "
+            f"variables, functions, the killed session's last statement and the loop's periodic commits "
+            f"({n_stopped} -> {n_resumed}) came back")
     finally:
         for s in ptys:
             s.close()
