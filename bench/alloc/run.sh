@@ -25,6 +25,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 build=
 quick=0
 reps=
@@ -114,7 +116,7 @@ for c in jemalloc mimalloc; do
     notes+=("$c: ${preload[$c]} is missing (Debian package $([ $c = jemalloc ] && echo libjemalloc2 || echo libmimalloc2.0))")
   fi
 done
-palloc_skipped=0
+missing=0
 if [ ! -f "$lib" ]; then
   skip[palloc]="libpalloc.so not found"
   notes+=("palloc: $lib is missing: palloc and palloc-persist not run")
@@ -124,7 +126,7 @@ elif command -v nm >/dev/null && ! nm -D --defined-only "$lib" 2>/dev/null | awk
 fi
 if [ -n "${skip[palloc]:-}" ]; then
   skip[palloc-persist]=${skip[palloc]}
-  palloc_skipped=1
+  missing=1
 else
   # Does the library honour PALLOC_ARENA? A tiny run must leave an arena file behind.
   probe=$scratch/probe
@@ -135,7 +137,7 @@ else
   elif [ ! -e "$probe/bench.arena" ]; then
     skip[palloc-persist]="PALLOC_ARENA ignored"
     notes+=("palloc-persist: $lib ran but created no arena at PALLOC_ARENA (no persistence yet): palloc-persist not run")
-    palloc_skipped=1
+    missing=1
   fi
   rm -rf "$probe"
 fi
@@ -163,13 +165,10 @@ run_one() {
   if [ -z "${cmd[0]}" ]; then status[$key]=missing; failed=1; return; fi
   # env (not time or timeout) sets the variables, so only the benchmark is preloaded.
   "$gnu_time" -f '%e %M' -o "$tf" timeout -k 5 "$limit" "${envs[@]}" "${cmd[@]}" >"$log" 2>&1
-  local rc=$? why=
-  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-    why="still running after $limit s (hung?), killed"
-  elif [ $rc -gt 128 ]; then
-    why="killed by signal $((rc - 128))"
-  elif [ $rc -ne 0 ]; then
-    why="exit status $rc"
+  local rc=$? why
+  why=$(exit_reason $rc "$limit")
+  if [ -n "$why" ]; then
+    :
   elif grep -q "cannot be preloaded" "$log"; then
     why="the preload did not take"
   elif [ "$b" != lua ] && [ "$b" != python ]; then
@@ -183,11 +182,7 @@ run_one() {
   fi
   [ -n "$arena_dir" ] && rm -rf "$arena_dir"
   if [ -n "$why" ]; then
-    status[$key]=FAILED
-    failed=1
-    say "  $b under $c FAILED ($why); log: $log"
-    tail -n 5 "$log" | sed 's/^/    | /' >&2
-    cp "$log" "$log.failed"
+    mark_failed "$key" "$log" "  $b under $c FAILED ($why); log: $log"
     return
   fi
   local t m
@@ -214,75 +209,19 @@ rm -rf "$scratch/run"
 rmdir "$scratch" 2>/dev/null
 
 # ---- tables ----
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}'; }
-
-# cell BENCH CONFIG METRIC -> prints the median value, or a word saying why there is none
+# cell_value BENCH CONFIG METRIC -> prints the median value, or a word saying why there is none
 cell_value() {
   local key="$1|$2"
   if [ -n "${skip[$2]:-}" ]; then echo n/a; return; fi
   case ${status[$key]:-} in FAILED) echo FAILED; return ;; missing) echo missing; return ;; esac
   if [ "$3" = time ]; then echo "${times[$key]:-}" | median; else echo "${rss[$key]:-}" | median; fi
 }
+row_label() { echo "$1"; }
+table_head=benchmark table_nw=14 table_w=18 table_base=mimalloc
+table_geomeans=("geomean (all)=benches" "geomean (MT)=mt_benches")
 
-# table METRIC TITLE UNIT-DIVISOR FORMAT
-table() {
-  local metric=$1 title=$2 div=$3 fmt=$4
-  echo "$title"
-  printf '%-14s' benchmark
-  for c in "${configs[@]}"; do printf '%18s' "$c"; done
-  echo
-  printf '%0.s-' $(seq 1 $((14 + 18 * ${#configs[@]}))); echo
-  declare -A ratio=()
-  for b in "${benches[@]}"; do
-    printf '%-14s' "$b"
-    local base
-    base=$(cell_value "$b" mimalloc "$metric")
-    for c in "${configs[@]}"; do
-      local v txt
-      v=$(cell_value "$b" "$c" "$metric")
-      case $v in
-        n/a|FAILED|missing|'') txt=${v:-FAILED}; ratio[$b|$c]=$txt ;;
-        *)
-          local r=-
-          case $base in n/a|FAILED|missing|'') ;; *)
-            r=$(awk -v v="$v" -v b="$base" 'BEGIN{ if (b > 0 && v > 0) printf "%.2f", v / b; else print "-" }') ;;
-          esac
-          ratio[$b|$c]=$r
-          txt=$(awk -v v="$v" -v d="$div" -v f="$fmt" 'BEGIN{ printf f, v / d }')" ($r)" ;;
-      esac
-      printf '%18s' "$txt"
-    done
-    echo
-  done
-  printf '%0.s-' $(seq 1 $((14 + 18 * ${#configs[@]}))); echo
-  local group label
-  for group in all mt; do
-    local -a list
-    if [ $group = all ]; then list=("${benches[@]}"); label="geomean (all)"
-    else list=("${mt_benches[@]}"); label="geomean (MT)"; fi
-    printf '%-14s' "$label"
-    for c in "${configs[@]}"; do
-      local vals="" bad="" b2
-      for b2 in "${list[@]}"; do
-        case ${ratio[$b2|$c]} in
-          n/a) bad=n/a ;;
-          FAILED|missing) [ "$bad" = n/a ] || bad=FAILED ;;
-          -) [ -n "$bad" ] || bad=- ;;
-          *) vals="$vals ${ratio[$b2|$c]}" ;;
-        esac
-      done
-      if [ -n "$bad" ]; then printf '%18s' "$bad"
-      else printf '%18s' "$(echo "$vals" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += log($i); printf "(%.2f)", exp(s / NF) }')"
-      fi
-    done
-    echo
-  done
-  echo
-}
-
-rev=$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$here/../.." diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
-cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)
+rev=$(source_rev "$here/../..")
+cpu=$(cpu_model)
 tmp=$out.partial
 {
   echo "palloc allocator benchmarks — $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([ $quick = 1 ] && echo ' (--quick)')"
@@ -292,8 +231,8 @@ tmp=$out.partial
   for note in "${notes[@]}"; do echo "note: $note"; done
   echo "geomean (MT) is over the multi-threaded benchmarks: ${mt_benches[*]}"
   echo
-  table time "Wall time, seconds (lower is better)" 1 "%.2f"
-  table rss "Peak RSS, MiB (lower is better)" 1024 "%.1f"
+  ratio_table time "Wall time, seconds (lower is better)" 1 "%.2f"
+  ratio_table rss "Peak RSS, MiB (lower is better)" 1024 "%.1f"
   echo "Program output (last repetition):"
   for b in "${benches[@]}"; do
     for c in "${configs[@]}"; do
@@ -301,16 +240,5 @@ tmp=$out.partial
     done
   done
 } > "$tmp"
-mv "$tmp" "$out"
-cat "$out"
-say "done in $(( $(date +%s) - start )) s; results: $out"
-
-if [ $failed = 1 ]; then
-  say "some runs FAILED (logs: $logs/*.failed)"
-  exit 1
-fi
-if [ $palloc_skipped = 1 ] && [ $allow_missing = 0 ]; then
-  say "the palloc configurations did not run (see the notes above); --allow-missing accepts that"
-  exit 2
-fi
-exit 0
+show_results "$out" "$start"
+exit_status "some runs FAILED (logs: $logs/*.failed)" "the palloc configurations did not run (see the notes above)"

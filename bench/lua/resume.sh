@@ -36,6 +36,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 build=
 quick=0
 reps=
@@ -255,7 +257,6 @@ for row in "${rows[@]}"; do
   fi
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}'; }
 declare -A med=()
 for row in "${rows[@]}"; do
   [ -n "${bad[$row]:-}" ] || med[$row]=$(echo "${walls[$row]:-}" | median)
@@ -306,10 +307,8 @@ if [ -n "${built[$cjson_mb]:-}" ]; then
 fi
 
 # ---- 4. tables ----
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
-rev=$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$here/../.." diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
-cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+rev=$(source_rev "$here/../..")
+cpu=$(cpu_model)
 fs=$(df -PT "$scratch" | awk 'NR==2{print $2}')
 tmp=$out.partial
 {
@@ -324,7 +323,7 @@ tmp=$out.partial
     echo "the first start after it (heap.lua check; single runs); arena files: MiB on disk"
     echo "(data file and logs) after the build / after the first start"
     printf '%-9s %9s %-25s %9s %13s %16s %15s\n' "target" "heap MB" "records, last" "build s" "peak RSS MiB" "first start ms" "arena files MiB"
-    printf '%0.s-' $(seq 1 102); echo
+    rule 102
     for mb in "${size_list[@]}"; do
       if [ -n "${built[$mb]:-}" ]; then
         printf '%-9s %9s %-25s %9.2f %13d %16s %15s\n' "$mb MB" "${b_heap[$mb]}" \
@@ -340,7 +339,7 @@ tmp=$out.partial
   echo "clock, ms; range: fastest-slowest run); the resumed runs run heap.lua check: print #big"
   echo "and the last record's name"
   printf '%-30s %9s %15s %14s %16s %13s\n' "start" "wall ms" "range ms" "vs lua5.4 -e" "vs fresh arena" "peak RSS MiB"
-  printf '%0.s-' $(seq 1 102); echo
+  rule 102
   for row in "${rows[@]}"; do
     if [ -n "${bad[$row]:-}" ]; then printf '%-30s %9s\n' "${label[$row]}" FAILED; continue; fi
     v=${med[$row]}
@@ -351,7 +350,7 @@ tmp=$out.partial
     printf '%-30s %9s %15s %14s %16s %13.1f\n' "${label[$row]}" "$(ms "$v")" "$range" "($r1)" "($r2)" \
       "$(awk -v k="${rss[$row]:-0}" 'BEGIN{ print k / 1024 }')"
   done
-  printf '%0.s-' $(seq 1 102); echo
+  rule 102
   if [ ${#sizes_ok[@]} -ge 2 ]; then
     lo=${sizes_ok[0]} hi=${sizes_ok[-1]}
     if [ -n "${med[resume-$lo]:-}" ] && [ -n "${med[resume-$hi]:-}" ]; then
@@ -369,14 +368,14 @@ tmp=$out.partial
     echo "lua-cjson against lua-persist, heap of $cjson_mb MB${cj[summary]:+ (${cj[summary]})}; whole processes, wall clock"
     [ -n "${cj[json_mib]:-}" ] && echo "JSON file: ${cj[json_mib]} MiB; the save and build rows are single runs, load rows the median of $cj_reps"
     printf '%-58s %11s %13s\n' "step" "seconds" "peak RSS MiB"
-    printf '%0.s-' $(seq 1 84); echo
+    rule 84
     cjrow() { if [ -n "${2:-}" ]; then printf '%-58s %11.3f %13d\n' "$1" "$2" $(( ${3:-0} / 1024 )); else printf '%-58s %11s\n' "$1" "${4:-n/a}"; fi; }
     cjrow "save: lua5.4, build + cjson.encode + write the file" "${cj[save]:-}" "${cj[save_rss]:-}"
     cjrow "save: lua-persist, build + commit at exit" "${b_time[$cjson_mb]:-}" "${b_rss[$cjson_mb]:-}"
     cjrow "load: lua5.4, read the file + cjson.decode" "${cj[load]:-}" "${cj[load_rss]:-}"
     cjrow "load: lua-persist, resume (heap.lua check)" "${med[resume-$cjson_mb]:-}" "${rss[resume-$cjson_mb]:-}"
     cjrow "load+use: lua-persist, resume + read every record" "${cj[walk]:-}" "${cj[walk_rss]:-}"
-    printf '%0.s-' $(seq 1 84); echo
+    rule 84
     if [ -n "${cj[load]:-}" ] && [ -n "${med[resume-$cjson_mb]:-}" ]; then
       sp=$(awk -v a="${cj[load]}" -v b="${med[resume-$cjson_mb]}" 'BEGIN{ printf "%.0f", a / b }')
       echo "target: lua-persist resume >= 100x faster than the cjson load: ${sp}x;" \
@@ -388,16 +387,5 @@ tmp=$out.partial
     fi
   fi
 } > "$tmp"
-mv "$tmp" "$out"
-cat "$out"
-say "done in $(( $(date +%s) - start )) s; results: $out"
-
-if [ $failed = 1 ]; then
-  say "something FAILED (see above; logs: $logs)"
-  exit 1
-fi
-if [ $missing = 1 ] && [ $allow_missing = 0 ]; then
-  say "some rows were not measured (see the notes above); --allow-missing accepts that"
-  exit 2
-fi
-exit 0
+show_results "$out" "$start"
+exit_status "something FAILED (see above; logs: $logs)" "some rows were not measured (see the notes above)"

@@ -32,6 +32,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 build=
 quick=0
 reps=
@@ -158,12 +160,9 @@ run_one() {
   t0=$EPOCHREALTIME
   "$gnu_time" -f '%M %U %S' -o "$tf" timeout -k 5 "$limit" "${cmd[@]}" >"$out_file" 2>"$log" || rc=$?
   t1=$EPOCHREALTIME
-  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-    why="still running after $limit s (hung?), killed"
-  elif [ $rc -gt 128 ]; then
-    why="killed by signal $((rc - 128))"
-  elif [ $rc -ne 0 ]; then
-    why="exit status $rc"
+  why=$(exit_reason $rc "$limit")
+  if [ -n "$why" ]; then
+    :
   elif [ "$c" != lua5.4 ] && [ -f "$logs/lua5.4-$b.out" ] && ! cmp -s "$out_file" "$logs/lua5.4-$b.out"; then
     why="output differs from lua5.4's (diff $out_file $logs/lua5.4-$b.out)"
   elif [ -n "$dir" ] && [ ! -e "$dir/bench.arena" ]; then
@@ -173,11 +172,7 @@ run_one() {
     rm -rf "$dir"
   fi
   if [ -n "$why" ]; then
-    status[$key]=FAILED
-    failed=1
-    say "  $b under $c FAILED ($why); command: ${cmd[*]}; log: $log"
-    tail -n 5 "$log" | sed 's/^/    | /' >&2
-    cp "$log" "$log.failed"
+    mark_failed "$key" "$log" "  $b under $c FAILED ($why); command: ${cmd[*]}; log: $log"
     return 0
   fi
   local t m u s c_s
@@ -203,8 +198,6 @@ for b in "${benches[@]}"; do
 done
 
 # ---- tables ----
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}'; }
-
 # cell_value BENCH CONFIG METRIC -> the median value, or a word saying why there is none
 cell_value() {
   local key="$1|$2"
@@ -217,62 +210,12 @@ cell_value() {
   esac
 }
 
-declare -A geo=()
-# table METRIC TITLE UNIT-DIVISOR FORMAT
-table() {
-  local metric=$1 title=$2 div=$3 fmt=$4 w=20 nw=22
-  echo "$title"
-  printf '%-*s' $nw program
-  for c in "${configs[@]}"; do printf '%*s' $w "$c"; done
-  echo
-  printf '%0.s-' $(seq 1 $((nw + w * ${#configs[@]}))); echo
-  declare -A ratio=()
-  local b c
-  for b in "${benches[@]}"; do
-    printf '%-*s' $nw "$b $(size_of "$b")"
-    local base
-    base=$(cell_value "$b" lua5.4 "$metric")
-    for c in "${configs[@]}"; do
-      local v txt r=-
-      v=$(cell_value "$b" "$c" "$metric")
-      case $v in
-        n/a|FAILED|'') txt=${v:-FAILED}; ratio[$b|$c]=$txt ;;
-        *)
-          case $base in n/a|FAILED|'') ;; *)
-            r=$(awk -v v="$v" -v b="$base" 'BEGIN{ if (b > 0 && v > 0) printf "%.2f", v / b; else print "-" }') ;;
-          esac
-          ratio[$b|$c]=$r
-          txt=$(awk -v v="$v" -v d="$div" -v f="$fmt" 'BEGIN{ printf f, v / d }')" ($r)" ;;
-      esac
-      printf '%*s' $w "$txt"
-    done
-    echo
-  done
-  printf '%0.s-' $(seq 1 $((nw + w * ${#configs[@]}))); echo
-  printf '%-*s' $nw geomean
-  for c in "${configs[@]}"; do
-    local vals="" bad="" g
-    for b in "${benches[@]}"; do
-      case ${ratio[$b|$c]} in
-        n/a) bad=n/a ;;
-        FAILED) [ "$bad" = n/a ] || bad=FAILED ;;
-        -) [ -n "$bad" ] || bad=- ;;
-        *) vals="$vals ${ratio[$b|$c]}" ;;
-      esac
-    done
-    if [ -n "$bad" ]; then g=$bad
-    else g=$(echo "$vals" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += log($i); printf "%.2f", exp(s / NF) }')
-    fi
-    geo[$metric|$c]=$g
-    case $g in n/a|FAILED|-) printf '%*s' $w "$g" ;; *) printf '%*s' $w "($g)" ;; esac
-  done
-  echo
-  echo
-}
+row_label() { echo "$1 $(size_of "$1")"; }
+table_head=program table_nw=22 table_w=20 table_base=lua5.4
+table_geomeans=("geomean=benches")
 
-rev=$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$here/../.." diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
-cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+rev=$(source_rev "$here/../..")
+cpu=$(cpu_model)
 tmp=$out.partial
 {
   echo "Lua benchmarks: lua-persist against lua5.4 — $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([ $quick = 1 ] && echo ' (--quick)')"
@@ -283,11 +226,11 @@ tmp=$out.partial
   echo "  --commit-interval (commit at exit only); default durability; fresh arena in $out_dir per run"
   for note in "${notes[@]}"; do echo "note: $note"; done
   echo
-  table time "Wall time, seconds (lower is better)" 1 "%.3f"
-  table cpu "CPU time (user + system), seconds (lower is better)" 1 "%.2f"
-  table rss "Peak RSS, MiB (lower is better)" 1024 "%.1f"
+  ratio_table time "Wall time, seconds (lower is better)" 1 "%.3f"
+  ratio_table cpu "CPU time (user + system), seconds (lower is better)" 1 "%.2f"
+  ratio_table rss "Peak RSS, MiB (lower is better)" 1024 "%.1f"
   for c in "${configs[@]:1}"; do
-    g=${geo[time|$c]:-n/a}
+    g=${geo[geomean|time|$c]:-n/a}
     case $g in
       n/a|FAILED|-) echo "target: $c wall-time geomean <= 1.10x lua5.4: not measured ($g)" ;;
       *) echo "target: $c wall-time geomean <= 1.10x lua5.4: ${g}x, $(awk -v g="$g" 'BEGIN{ print (g <= 1.10) ? "met" : "NOT met" }')" ;;
@@ -300,16 +243,5 @@ tmp=$out.partial
     [ -f "$logs/lua5.4-$b.out" ] && printf '  %-15s %s\n' "$b" "$(tail -n 1 "$logs/lua5.4-$b.out")"
   done
 } > "$tmp"
-mv "$tmp" "$out"
-cat "$out"
-say "done in $(( $(date +%s) - start )) s; results: $out"
-
-if [ $failed = 1 ]; then
-  say "some runs FAILED (logs: $logs/*.failed)"
-  exit 1
-fi
-if [ $missing = 1 ] && [ $allow_missing = 0 ]; then
-  say "lua-persist did not run (see the note above); --allow-missing accepts that"
-  exit 2
-fi
-exit 0
+show_results "$out" "$start"
+exit_status "some runs FAILED (logs: $logs/*.failed)" "lua-persist did not run (see the note above)"

@@ -34,6 +34,7 @@
 #include "torture_child.h"
 #include "torture_lua.h"
 #include "torture_options.h"
+#include "torture_run.h"
 #include "workload.h"
 
 namespace fs = std::filesystem;
@@ -43,12 +44,6 @@ namespace {
 
 constexpr uint64_t kWatchdogNs = 60ull * 1000 * 1000 * 1000;  // a child that says nothing this long hangs
 constexpr unsigned kKeptFailures = 3;                         // arena copies kept for post-mortems
-
-uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 struct Child {
   pid_t pid = -1;
@@ -111,24 +106,7 @@ bool Torture::setup(std::string *error) {
   }
   self_.assign(buf, static_cast<size_t>(n));
 
-  if (o_.dir.empty()) {
-    const char *tmp = getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/palloc-torture-XXXXXX";
-    if (!mkdtemp(templ.data())) {
-      *error = "mkdtemp " + templ + ": " + strerror(errno);
-      return false;
-    }
-    o_.dir = templ;
-    own_dir_ = true;
-  } else {
-    std::error_code ec;
-    fs::create_directories(o_.dir, ec);
-    if (ec) {
-      *error = "creating " + o_.dir + ": " + ec.message();
-      return false;
-    }
-  }
-  o_.dir = fs::absolute(o_.dir).string();
+  if (!make_run_dir(&o_, "palloc-torture", &own_dir_, error)) return false;
   reset_arena();  // a run always starts from a fresh arena
 
   status_fd_ = memfd_create("palloc-torture-status", MFD_CLOEXEC);
@@ -474,38 +452,15 @@ void Torture::progress(bool final) {
 }
 
 int Torture::run() {
-  if ((o_.tracker == PALLOC_TRACKER_UFFD) && !palloc_uffd_supported()) {
-    printf("SKIP: --tracker uffd needs userfaultfd async write-protect and PAGEMAP_SCAN (Linux 6.7+)\n");
-    return 77;
-  }
-  std::string error;
-  if (!setup(&error)) {
-    fprintf(stderr, "palloc-torture: %s\n", error.c_str());
-    return 2;
-  }
+  if (int rc = start_run(o_, [this](std::string *error) { return setup(error); }); rc >= 0) return rc;
   printf("palloc-torture: %" PRIu64 " kills in %s (tracker %s, durability %s, seed %" PRIu64 ")\n", o_.kills,
          o_.dir.c_str(), tracker_name(o_.tracker), durability_name(o_.durability), o_.seed);
   fflush(stdout);
-  const uint64_t every = o_.progress_every ? o_.progress_every : std::max<uint64_t>(1, o_.kills / 10);
   start_ns_ = now_ns();
-  uint64_t next_report = every;
-  while (kills_ < o_.kills) {
-    round();
-    if (kills_ >= next_report && kills_ < o_.kills) {
-      progress(false);
-      next_report += every;
-    }
-  }
+  run_rounds(o_, kills_, [this] { round(); }, [this] { progress(false); });
   full_check();  // the last recovery, compared byte for byte
   progress(true);
-  const bool ok = lost_ == 0 && corrupt_ == 0;
-  if (own_dir_ && ok && !o_.keep) {
-    std::error_code ec;
-    fs::remove_all(o_.dir, ec);
-  } else if (!ok) {
-    printf("  files kept in %s\n", o_.dir.c_str());
-  }
-  return ok ? 0 : 1;
+  return finish_run(o_, own_dir_, lost_, corrupt_);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@
 
 #include "palloc.h"
 #include "rng.h"
+#include "torture_run.h"
 
 extern char **environ;
 
@@ -52,12 +53,6 @@ constexpr uint64_t kWatchdogNs = 60ull * 1000 * 1000 * 1000;  // a child that sa
 constexpr unsigned kKeptFailures = 3;                         // arenas kept for post-mortems
 constexpr size_t kTranscriptLines = 200;                      // the children's last lines, kept with them
 constexpr size_t kMaxStderr = 16384;                          // stderr kept per child
-
-uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // Where a kill landed, told by the last line the child wrote before it.
 enum LuaPhase : unsigned {
@@ -182,23 +177,7 @@ bool LuaTorture::setup(std::string *error) {
     *error = "--lua-script " + o_.lua_script + ": " + strerror(errno);
     return false;
   }
-  if (o_.dir.empty()) {
-    const char *tmp = getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/palloc-torture-lua-XXXXXX";
-    if (!mkdtemp(templ.data())) {
-      *error = "mkdtemp " + templ + ": " + strerror(errno);
-      return false;
-    }
-    o_.dir = templ;
-    own_dir_ = true;
-  } else {
-    fs::create_directories(o_.dir, ec);
-    if (ec) {
-      *error = "creating " + o_.dir + ": " + ec.message();
-      return false;
-    }
-  }
-  o_.dir = fs::absolute(o_.dir).string();
+  if (!make_run_dir(&o_, "palloc-torture-lua", &own_dir_, error)) return false;
   arena_ = o_.dir + "/lua.arena";
   reset_arena();  // a run always starts from a fresh arena
 
@@ -578,39 +557,16 @@ void LuaTorture::progress(bool final) {
 }
 
 int LuaTorture::run() {
-  if (o_.tracker == PALLOC_TRACKER_UFFD && !palloc_uffd_supported()) {
-    printf("SKIP: --tracker uffd needs userfaultfd async write-protect and PAGEMAP_SCAN (Linux 6.7+)\n");
-    return 77;
-  }
-  std::string error;
-  if (!setup(&error)) {
-    fprintf(stderr, "palloc-torture: %s\n", error.c_str());
-    return 2;
-  }
+  if (int rc = start_run(o_, [this](std::string *error) { return setup(error); }); rc >= 0) return rc;
   printf("palloc-torture: %" PRIu64 " kills of %s %s in %s (tracker %s, durability %s, seed %" PRIu64 ")\n", o_.kills,
          o_.lua_persist.c_str(), o_.lua_script.c_str(), o_.dir.c_str(), tracker_name(o_.tracker),
          durability_name(o_.durability), o_.seed);
   fflush(stdout);
-  const uint64_t every = o_.progress_every ? o_.progress_every : std::max<uint64_t>(1, o_.kills / 10);
   start_ns_ = now_ns();
-  uint64_t next_report = every;
-  while (kills_ < o_.kills) {
-    round();
-    if (kills_ >= next_report && kills_ < o_.kills) {
-      progress(false);
-      next_report += every;
-    }
-  }
+  run_rounds(o_, kills_, [this] { round(); }, [this] { progress(false); });
   final_check();
   progress(true);
-  const bool ok = lost_ == 0 && corrupt_ == 0;
-  if (own_dir_ && ok && !o_.keep) {
-    std::error_code ec;
-    fs::remove_all(o_.dir, ec);
-  } else if (!ok) {
-    printf("  files kept in %s\n", o_.dir.c_str());
-  }
-  return ok ? 0 : 1;
+  return finish_run(o_, own_dir_, lost_, corrupt_);
 }
 
 }  // namespace

@@ -238,6 +238,22 @@ def fields_after(proc, key, timeout=LINE_TIMEOUT, start=0):
     return (m.group(1) or "").split(" ")
 
 
+def finish_ok(proc, where):
+    """Closes stdin and waits; the exit status must be 0 (`where` names the run in the failure)."""
+    rc = proc.finish()
+    check(rc == 0, f"{where} exited with status {rc}\n{proc.transcript()}")
+
+
+def end_run(proc, how, where, ready):
+    """Ends a run of a script: how = "kill" waits for the line `ready` and kills it with
+    SIGKILL; anything else is finish_ok."""
+    if how == "kill":
+        proc.wait_line(ready)
+        proc.kill9()
+    else:
+        finish_ok(proc, where)
+
+
 # ------------------------------------------------------------------------ helpers
 
 M32 = 1 << 32
@@ -413,8 +429,7 @@ def sc_types(ctx):
         else:
             if ending == "osexit":
                 p.send("osexit\n")
-            rc = p.finish()
-            check(rc == 0, f"run {run} ({ending}) exited with status {rc}\n{p.transcript()}")
+            finish_ok(p, f"run {run} ({ending})")
             exits += 1
         text = open(marker).read() if os.path.exists(marker) else None
         if final:
@@ -436,12 +451,7 @@ def sc_counter100(ctx):
         got = int(fields_after(p, "count")[0])
         if got != i:
             raise Failure(f"run {i} ({how}): count is {got}, expected {i}\n{p.transcript()}")
-        if how == "kill":
-            p.wait_line("committed")
-            p.kill9()
-        else:
-            rc = p.finish()
-            check(rc == 0, f"run {i} ({how}) exited with status {rc}\n{p.transcript()}")
+        end_run(p, how, f"run {i} ({how})", "committed")
     rc, out, err = ctx.run(ctx.lp(arena, "-e", "io.write('final ', count, '\\n')"))
     check(rc == 0, f"reading the count failed: status {rc}: {err}")
     expect_equal("the count after 100 runs", out.strip(), "final 100")
@@ -806,8 +816,7 @@ def sc_stale_files(ctx):
     new_fds = open_fds(p.pid, d)
     p.send("go\n")
     p.wait_line("DONE")
-    rc = p.finish()
-    check(rc == 0, f"run 2 exited with status {rc}\n{p.transcript()}")
+    finish_ok(p, "run 2")
     got = {}
     for l in p.lines:
         k, _, rest = l.partition(" ")
@@ -843,8 +852,7 @@ def sc_stale_files(ctx):
         check(content == want_text, f"after run 2: {name} holds {content[:200]!r}, expected {want_text[:200]!r}")
 
     p = ctx.spawn(ctx.lp(arena, script("stale_files.lua"), d, "3"), "stale-3")
-    rc = p.finish()
-    check(rc == 0, f"run 3 exited with status {rc}\n{p.transcript()}")
+    finish_ok(p, "run 3")
     expect_equal("run 3: io.type(kept)", fields_after(p, "types"), ["closed", "file"])
     expect_equal("run 3: writing to kept", " ".join(fields_after(p, "write_kept")), closed)
     with open(os.path.join(d, "kept.txt")) as f:
@@ -870,12 +878,7 @@ def sc_c_modules(ctx):
             reply = conn.makefile().readline()
         expect_equal(f"run {run}: the reply of the server bound in this run", reply, f"echo {token} run {run}\n")
         p.wait_line(r"cmods \d+")
-        if how == "kill":
-            p.wait_line("READY")
-            p.kill9()
-        else:
-            rc = p.finish()
-            check(rc == 0, f"run {run} exited with status {rc}\n{p.transcript()}")
+        end_run(p, how, f"run {run}", "READY")
         where = f"run {run}"
         expect_equal(f"{where}: runs", fields_after(p, "run"), [str(run)])
         got = json.loads(" ".join(fields_after(p, "json")))
@@ -1014,12 +1017,7 @@ def sc_host_palloc_run(ctx):
         want = [str(run), str(run), str(10 * run * (run + 1) // 2), "true" if run > 1 else "false"]
         if got != want:
             raise Failure(f"run {run}: runs, history length, sum, resumed = {got}, expected {want}\n{p.transcript()}")
-        if how == "kill":
-            p.wait_line("committed")
-            p.kill9()
-        else:
-            rc = p.finish()
-            check(rc == 0, f"run {run} exited with status {rc}\n{p.transcript()}")
+        end_run(p, how, f"run {run}", "committed")
     log(f"  lua-host under palloc run: {len(endings)} runs ({endings.count('kill')} killed), counts as expected")
 
 
@@ -1084,12 +1082,7 @@ def sc_coroutine_commit(ctx):
              4: (dead, "dead", "dead")}
     for run, how in ((2, "kill"), (3, "return"), (4, "return")):
         p = ctx.spawn(ctx.lp(arena, script("coroutine_commit.lua"), how), f"co-{run}")
-        if how == "kill":
-            p.wait_line("READY")
-            p.kill9()
-        else:
-            rc = p.finish()
-            check(rc == 0, f"run {run} exited with status {rc}\n{p.transcript()}")
+        end_run(p, how, f"run {run}", "READY")
         where = f"run {run}"
         expect_equal(f"{where}: run", fields_after(p, "run"), [str(run)])
         expect_equal(f"{where}: state", " ".join(fields_after(p, "state")),
@@ -1126,8 +1119,7 @@ def sc_locked(ctx):
     check(not [f for f in os.listdir(ctx.dir) if ".bak-" in f], "--fresh on the arena in use made a backup")
     check(all(os.path.exists(f) for f in files[:2]), "--fresh on the arena in use moved the arena")
     check(first.alive(), "the first instance died")
-    rc = first.finish()
-    check(rc == 0, f"the first instance exited with status {rc}\n{first.transcript()}")
+    finish_ok(first, "the first instance")
     rc, out, err = ctx.run(ctx.lp(arena, script("locked.lua")))
     check(rc == 0 and out == "runs 2\n", f"after the first instance ended: status {rc}, {out!r}, {err!r}")
     log("  --fresh refused too; the first instance was undisturbed and the next run counts 2")

@@ -384,6 +384,7 @@ int interpret(int argc, char **argv) {
   const int status = lua_pcall(L, 2, 1, 0);
   const bool ok = lua_toboolean(L, -1);
   report(L, status);
+  lua_settop(L, 0);
   lua_close(L);  // the adapter commits the persistent state instead of closing it
   return (ok && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -7,12 +7,8 @@ local palloc = require "palloc"
 local socket = require "socket"
 local cjson = require "cjson"
 
-local function say(...)
-  local parts = table.pack(...)
-  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-  io.stdout:write(table.concat(parts, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say = lib.say
 
 local how, doc = arg[1], arg[2]
 runs = (runs or 0) + 1
@@ -72,7 +68,5 @@ prev_srv = srv
 say("cmods", palloc.stats().c_modules)
 
 if how == "kill" then
-  palloc.commit()
-  say("READY")
-  io.read("l")
+  lib.commit_and_wait("READY")
 end

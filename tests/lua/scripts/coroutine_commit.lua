@@ -7,12 +7,8 @@
 local palloc = require "palloc"
 local how = arg[1]
 
-local function say(...)
-  local parts = table.pack(...)
-  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-  io.stdout:write(table.concat(parts, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say = lib.say
 
 runs = (runs or 0) + 1
 say("run", runs)
@@ -65,7 +61,5 @@ local gen = coroutine.wrap(function(a) local b = coroutine.yield(a * 2); return 
 say("new", gen(21), gen(1))
 say("running", coroutine.isyieldable(), select(2, coroutine.running()))
 if how == "kill" then
-  palloc.commit()
-  say("READY")
-  io.read("l")
+  lib.commit_and_wait("READY")
 end

@@ -6,10 +6,8 @@
 local palloc = require "palloc"
 local N, SIZE, samples = tonumber(arg[1]), tonumber(arg[2]), arg[3]
 
-local function say(...)
-  io.stdout:write(table.concat({...}, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say = lib.say
 
 say("begin", tostring(big ~= nil))
 local clock0 = os.clock()

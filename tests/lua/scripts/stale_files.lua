@@ -8,12 +8,8 @@
 local palloc = require "palloc"
 local dir, phase, text = arg[1], arg[2], arg[3]
 
-local function say(...)
-  local parts = table.pack(...)
-  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-  io.stdout:write(table.concat(parts, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say = lib.say
 
 -- "ok" or the error message of a call.
 local function try(fn, ...)
@@ -33,9 +29,7 @@ if phase == "1" then
   old_tmp = io.tmpfile()
   old_tmp:write("temporary")
   say("types", io.type(old_w), io.type(old_r), io.type(old_tmp))
-  palloc.commit()
-  say("READY")
-  io.read("l")
+  lib.commit_and_wait("READY")
 elseif phase == "2" then
   say("types", io.type(old_w), io.type(old_r), io.type(old_tmp))
   say("tostring", tostring(old_w))

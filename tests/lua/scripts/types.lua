@@ -8,19 +8,9 @@
 local palloc = require "palloc"
 local marker, final = arg[1], arg[2] == "final"
 
-local function say(...)
-  local parts = table.pack(...)
-  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-  io.stdout:write(table.concat(parts, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say, fnv1a = lib.say, lib.fnv1a
 
-local M32 = 1 << 32
-local function fnv1a(s)
-  local h = 2166136261
-  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) % M32 end
-  return h
-end
 local function hex(s) return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end)) end
 
 -- Canonical text of a scalar (also of keys).
@@ -227,8 +217,6 @@ else
   say("CHECK finalized", finalized_in, fin.payload)
 end
 
-palloc.commit()
-say("READY")
-local how = io.read("l")
+local how = lib.commit_and_wait("READY")
 exits = (exits or 0) + 1  -- committed only by the commit at exit
 if how == "osexit" then os.exit(0, true) end  -- closes the state: no finalizer may run

@@ -8,19 +8,13 @@ local palloc = require "palloc"
 local mode = arg[1]
 local W, M = 300, 1 << 32
 
-local function say(...)
-  io.stdout:write(table.concat({...}, " "), "\n")
-  io.stdout:flush()
-end
+local lib = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "lib.lua")
+local say, fnv1a = lib.say, lib.fnv1a
 
 local function val(k) return string.rep(string.format("%x.", k), 1 + k % 7) end
 
 -- The contribution of one entry: FNV-1a of the value mixed with the key.
-local function f(k, v)
-  local h = 2166136261
-  for i = 1, #v do h = ((h ~ v:byte(i)) * 16777619) % M end
-  return (k * 2654435761 + h) % M
-end
+local function f(k, v) return (k * 2654435761 + fnv1a(v)) % M end
 
 local function recompute(t)
   local s, n = 0, 0
