@@ -3,6 +3,20 @@
 # stderr) and, for the functions that say so, the variables named there.
 # shellcheck shell=bash disable=SC2034,SC2154  # the caller's variables
 
+bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# resolve_build [DIR]: DIR (default: build/ at the top of the tree) as an absolute path;
+# fails with a message if it is not a directory. Use as build=$(resolve_build "$build") || exit 1.
+resolve_build() {
+  local dir=${1:-$bench_lib_dir/../build}
+  (cd "$dir" 2>/dev/null && pwd) || { echo "$(basename "$0"): no build directory $dir" >&2; return 1; }
+}
+
+# need_positive VALUE MESSAGE: exits with MESSAGE unless VALUE is a positive integer.
+need_positive() {
+  case $1 in ''|*[!0-9]*|0) echo "$(basename "$0"): $2" >&2; exit 1 ;; esac
+}
+
 # median: the median of the numbers on stdin (separated by spaces or newlines)
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR) print v[int((NR+1)/2)]}'; }
 

@@ -49,12 +49,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-build=${build:-$here/../../build}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "run.sh: no build directory ${build}" >&2; exit 1; }
+build=$(resolve_build "$build") || exit 1
 [ -n "$reps" ] || { [ $quick = 1 ] && reps=1 || reps=3; }
-case $reps in ''|*[!0-9]*|0) echo "run.sh: --reps wants a positive number" >&2; exit 1 ;; esac
+need_positive "$reps" "--reps wants a positive number"
 [ -n "$limit" ] || { [ $quick = 1 ] && limit=60 || limit=300; }
-case $limit in ''|*[!0-9]*|0) echo "run.sh: --timeout wants a positive number of seconds" >&2; exit 1 ;; esac
+need_positive "$limit" "--timeout wants a positive number of seconds"
 lib=${lib:-$build/lib/libpalloc.so}
 bin=$build/bin
 out_dir=$build/bench

@@ -71,17 +71,16 @@ while [ $# -gt 0 ]; do
   shift
 done
 say() { echo "resume.sh: $*" >&2; }
-build=${build:-$here/../../build}
-build=$(cd "$build" 2>/dev/null && pwd) || { say "no build directory ${build}"; exit 1; }
+build=$(resolve_build "$build") || exit 1
 [ -n "$reps" ] || { if [ $quick = 1 ]; then reps=5; else reps=11; fi; }
 [ -n "$sizes" ] || { if [ $quick = 1 ]; then sizes=10,50; else sizes=10,1024,4096; fi; }
 [ -n "$cjson_mb" ] || { if [ $quick = 1 ]; then cjson_mb=50; else cjson_mb=1024; fi; }
 for v in "$reps" "$cjson_mb" "$limit"; do
-  case $v in ''|*[!0-9]*|0) say "--reps, --cjson-size and --timeout want positive numbers"; exit 1 ;; esac
+  need_positive "$v" "--reps, --cjson-size and --timeout want positive numbers"
 done
 IFS=, read -r -a size_list <<<"$sizes"
 for mb in "${size_list[@]}"; do
-  case $mb in ''|*[!0-9]*|0) say "--sizes wants positive numbers of MB: $sizes"; exit 1 ;; esac
+  need_positive "$mb" "--sizes wants positive numbers of MB: $sizes"
 done
 case ",$sizes," in *",$cjson_mb,"*) ;; *) size_list+=("$cjson_mb") ;; esac
 mapfile -t size_list < <(printf '%s\n' "${size_list[@]}" | sort -n -u)

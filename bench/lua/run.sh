@@ -62,12 +62,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-build=${build:-$here/../../build}
-build=$(cd "$build" 2>/dev/null && pwd) || { echo "run.sh: no build directory ${build}" >&2; exit 1; }
+build=$(resolve_build "$build") || exit 1
 [ -n "$reps" ] || { if [ $quick = 1 ]; then reps=1; else reps=5; fi; }
-case $reps in ''|*[!0-9]*|0) echo "run.sh: --reps wants a positive number" >&2; exit 1 ;; esac
+need_positive "$reps" "--reps wants a positive number"
 [ -n "$limit" ] || { if [ $quick = 1 ]; then limit=60; else limit=300; fi; }
-case $limit in ''|*[!0-9]*|0) echo "run.sh: --timeout wants a positive number of seconds" >&2; exit 1 ;; esac
+need_positive "$limit" "--timeout wants a positive number of seconds"
 lp=${lp:-$build/bin/lua-persist}
 out_dir=$build/bench
 out=$out_dir/lua-results.txt

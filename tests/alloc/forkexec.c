@@ -255,6 +255,16 @@ static void check_env_text(const char *how, const char *text) {
   }
 }
 
+/* Waits for the child `env` started by HOW, which wrote its environment to PATH, and
+ * checks that environment. */
+static void check_child_env(pid_t pid, const char *path, const char *how) {
+  int st;
+  AT_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: env failed (%#x)", how, st);
+  char *text = slurp(path);
+  check_env_text(how, text);
+  free(text);
+}
+
 static int do_exec(const char *dir, const char *self) {
   AT_CHECK(palloc_heap_arena() != NULL, "not a persistent process: the test would prove nothing");
   char path[4096], cmd[16384];
@@ -289,12 +299,7 @@ static int do_exec(const char *dir, const char *self) {
     execle("/usr/bin/env", "env", (char *)NULL, environ);
     _exit(127);
   }
-  int st;
-  AT_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-           "fork+exec of env failed (%#x)", st);
-  text = slurp(path);
-  check_env_text("fork()+execle(environ)", text);
-  free(text);
+  check_child_env(pid, path, "fork()+execle(environ)");
 
   snprintf(path, sizeof path, "%s/env-spawn.txt", dir);
   posix_spawn_file_actions_t fa;
@@ -303,11 +308,7 @@ static int do_exec(const char *dir, const char *self) {
   char *argv[] = {"env", NULL};
   AT_CHECK(posix_spawnp(&pid, "env", &fa, NULL, argv, environ) == 0, "posix_spawnp failed");
   posix_spawn_file_actions_destroy(&fa);
-  AT_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-           "posix_spawn of env failed (%#x)", st);
-  text = slurp(path);
-  check_env_text("posix_spawnp(environ)", text);
-  free(text);
+  check_child_env(pid, path, "posix_spawnp(environ)");
 
   /* This program again, exec'd by system(): it links libpalloc, so it would open the
    * (locked) arena if PALLOC_ARENA had leaked; it must run transient. */
