@@ -46,17 +46,23 @@ F real(const char *name) {
   return reinterpret_cast<F>(p);
 }
 
+// liblua's own lua_newstate (the next definition after this adapter's).
+NewStateFn real_lua_newstate() {
+  static const NewStateFn fn = real<NewStateFn>("lua_newstate");
+  return fn;
+}
+
 // The Lua internals this adapter touches were compiled from the source of one liblua
-// build; any other build may lay out its structures differently.
-bool liblua_is_expected(std::string *why) {
-  palloc_binary id{};
-  if (palloc_binary_identity(reinterpret_cast<const void *>(real<NewStateFn>("lua_newstate")), &id) != PALLOC_OK) {
+// build; any other build may lay out its structures differently. *id receives the
+// loaded liblua's identity.
+bool liblua_is_expected(palloc_binary *id, std::string *why) {
+  if (palloc_binary_identity(reinterpret_cast<const void *>(real_lua_newstate()), id) != PALLOC_OK) {
     *why = std::string("cannot identify the loaded liblua: ") + palloc_last_error();
     return false;
   }
-  const std::string now = hex(id.build_id, id.build_id_len);
+  const std::string now = hex(id->build_id, id->build_id_len);
   if (now == LP_LIBLUA_BUILD_ID) return true;
-  *why = std::string("the loaded ") + id.path + " (build-id " + now +
+  *why = std::string("the loaded ") + id->path + " (build-id " + now +
          ") is not the liblua5.4 build lua-persist was compiled for (build-id " LP_LIBLUA_BUILD_ID
          "); rebuild palloc (make build) after upgrading liblua5.4";
   return false;
@@ -82,7 +88,7 @@ const void *executable_address() {
 // adapter (the palloc module, the commit hook) and libpalloc.
 void depend_on_binaries() {
   palloc_arena *a = palloc_heap_arena();
-  const void *probes[] = {executable_address(), reinterpret_cast<const void *>(real<NewStateFn>("lua_newstate")),
+  const void *probes[] = {executable_address(), reinterpret_cast<const void *>(real_lua_newstate()),
                           static_cast<const void *>(stdout), reinterpret_cast<const void *>(&lp_commit),
                           reinterpret_cast<const void *>(&palloc_heap_commit)};
   for (const void *p : probes)
@@ -134,8 +140,9 @@ lua_State *claim(const std::function<lua_State *()> &create) {
   g_claimed = true;
   std::string why;
   Image *img = find_image();
+  palloc_binary liblua{};
   if (!malloc_is_persistent()) why = "malloc() is not palloc's in this process (another allocator is loaded first)";
-  if (!why.empty() || !liblua_is_expected(&why)) {
+  if (!why.empty() || !liblua_is_expected(&liblua, &why)) {
     if (img) fail("cannot resume the Lua state", why.c_str());
     fprintf(stderr, "lua-persist: warning: %s; this Lua state will not persist.\n", why.c_str());
     return create();
@@ -146,12 +153,9 @@ lua_State *claim(const std::function<lua_State *()> &create) {
   if (!L) return nullptr;
   depend_on_binaries();
   Image *fresh = create_image(L);
-  palloc_binary id{};
-  if (palloc_binary_identity(reinterpret_cast<const void *>(real<NewStateFn>("lua_newstate")), &id) == PALLOC_OK) {
-    memcpy(fresh->liblua_build_id, id.build_id, sizeof fresh->liblua_build_id);
-    fresh->liblua_build_id_len = id.build_id_len;
-    seal_image(fresh);
-  }
+  memcpy(fresh->liblua_build_id, liblua.build_id, sizeof fresh->liblua_build_id);
+  fresh->liblua_build_id_len = liblua.build_id_len;
+  seal_image(fresh);
   g_state = L;
   register_module(L);
   lp_set_commit_interval(interval);
@@ -164,9 +168,8 @@ lua_State *claim(const std::function<lua_State *()> &create) {
 using namespace lp;
 
 LP_API lua_State *lua_newstate(lua_Alloc f, void *ud) {
-  static const NewStateFn real_newstate = real<NewStateFn>("lua_newstate");
-  if (g_in_real_newstate) return real_newstate(f, ud);
-  return claim([&] { return real_newstate(f, ud); });
+  if (g_in_real_newstate) return real_lua_newstate()(f, ud);
+  return claim([&] { return real_lua_newstate()(f, ud); });
 }
 
 LP_API lua_State *luaL_newstate(void) {

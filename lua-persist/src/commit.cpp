@@ -140,10 +140,7 @@ LP_API void lp_interrupt(void) {
 
 LP_API int64_t lp_commit(lua_State *L) {
   Image *img = image();
-  if (!img) {
-    palloc_heap_commit();  // sets the error: transient heap
-    return -PALLOC_E_INVALID;
-  }
+  if (!img) return -PALLOC_E_INVALID;  // callers check lp_persistent_state() first
   record_modules(L);
   if (lpi_is_main_thread(L))
     img->flags &= ~kCommittedInCoroutine;

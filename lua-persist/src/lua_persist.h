@@ -16,7 +16,8 @@
 #define LP_API extern "C" __attribute__((visibility("default")))
 
 // Commits the persistent state (L is the calling thread). Returns the new epoch, or a
-// negative palloc_status with palloc_last_error() set.
+// negative palloc_status with palloc_last_error() set; -PALLOC_E_INVALID (and no
+// message) if this process has no persistent state.
 LP_API int64_t lp_commit(lua_State *L);
 // The persistent state of this process, or NULL.
 LP_API lua_State *lp_persistent_state(void);

@@ -6,6 +6,10 @@ namespace lp::cli {
 
 constexpr const char *kStageVariable = "LUA_PERSIST_STAGE";  // "2" in the re-executed process
 
+// What every refusal to resume ends with, from libpalloc (PALLOC_HINT) or the adapter.
+constexpr const char *kFreshHint =
+    "the saved state was not changed. Run lua-persist with --fresh to start over (the old arena is kept as a backup).";
+
 // Stage 1: options of lua-persist itself, the arena, --fresh; re-executes with the heap set
 // up. Returns an exit status only when it cannot start stage 2.
 int launch(int argc, char **argv);

@@ -367,7 +367,7 @@ int protected_main(lua_State *L) {
 
 int interpret(int argc, char **argv) {
   if (argv[0] && argv[0][0]) g_progname = argv[0];
-  lp_set_failure_hint("the saved state was not changed. Run lua-persist with --fresh to start over (the old arena is kept as a backup).");
+  lp_set_failure_hint(kFreshHint);
   if (palloc_heap_arena() == nullptr) {
     fprintf(stderr, "%s: the persistent heap is not active (libpalloc.so did not open the arena); run lua-persist directly\n",
             g_progname);

@@ -213,7 +213,7 @@ int launch(int argc, char **argv) {
   if (!o.max_size.empty()) setenv("PALLOC_MAX_SIZE", o.max_size.c_str(), 1);
   setenv("PALLOC_COMMIT_INTERVAL_MS", o.interval.empty() ? "0" : o.interval.c_str(), 1);
   if (o.verbose) setenv("PALLOC_VERBOSE", "1", 1);
-  setenv("PALLOC_HINT", "the saved state was not changed. Run lua-persist with --fresh to start over (the old arena is kept as a backup).", 1);
+  setenv("PALLOC_HINT", kFreshHint, 1);
   setenv(kStageVariable, "2", 1);
   if (std::string error; !palloc::launch::pin_address_space(&error)) {
     fprintf(stderr, "lua-persist: %s\n", error.c_str());
