@@ -1,0 +1,116 @@
+// commit.cpp — committing the whole interpreter: the checks that make a moment safe, the
+// flush that keeps output from appearing twice, the record of process-bound facts, and
+// the periodic commits of --commit-interval.
+#include <signal.h>
+#include <time.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "cpython_internals.h"
+#include "palloc.h"
+#include "py_persist.h"
+
+namespace pp {
+namespace {
+
+int other_threads() {
+  int n = 0;
+  for (PyThreadState *t = PyInterpreterState_ThreadHead(PyInterpreterState_Main()); t; t = PyThreadState_Next(t))
+    n++;
+  return n - 1;
+}
+
+bool importing() {
+  PyObject *r = support::call("importing");
+  const bool yes = r && PyObject_IsTrue(r) == 1;
+  Py_XDECREF(r);
+  PyErr_Clear();
+  return yes;
+}
+
+const char *kind_name(CommitKind kind) {
+  switch (kind) {
+    case CommitKind::kStatement: return "statement";
+    case CommitKind::kExplicit: return "palloc.commit()";
+    case CommitKind::kPeriodic: return "periodic";
+    case CommitKind::kExit: return "exit";
+  }
+  return "";
+}
+
+}  // namespace
+
+int64_t commit(CommitKind kind, std::string *why) {
+  if (const int n = other_threads(); n > 0) {
+    *why = std::to_string(n) + " other thread" + (n == 1 ? " is" : "s are") +
+           " running; only a single-threaded interpreter can be committed (join them first)";
+    return -1;
+  }
+  if (std::vector<std::string> mods = extensions::unexpected_modules(); !mods.empty()) {
+    *why = "the extension module " + mods.front() +
+           " was loaded outside the declared set; the image could not be resumed with it. Declare it with "
+           "--extension from the arena's first run on";
+    return -1;
+  }
+  if (kind != CommitKind::kStatement && kind != CommitKind::kExit && importing()) {
+    *why = "a module is being imported; commit after the import";
+    return -1;
+  }
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);  // a commit from a handler may run while one is pending
+  support::call_and_report("before_commit");
+  PyErr_Restore(type, value, tb);
+  fflush(stdout);
+  fflush(stderr);
+  const auto t0 = std::chrono::steady_clock::now();
+  image::capture(record(), !ppi_stack_is_empty(PyThreadState_Get()));
+  const int64_t epoch = palloc_heap_commit();
+  if (epoch < 0) {
+    *why = std::string("the commit failed: ") + palloc_last_error();
+    return -1;
+  }
+  if (verbose()) {
+    palloc_stats st;
+    palloc_get_stats(palloc_heap_arena(), &st);
+    fprintf(stderr, "py-persist: committed epoch %lld (%s, %llu pages, %.2f ms)\n", static_cast<long long>(epoch),
+            kind_name(kind), static_cast<unsigned long long>(st.last_commit_pages),
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return epoch;
+}
+
+void start_periodic_commits() {
+  const uint32_t ms = palloc_heap_claim_commit_interval();
+  if (ms == 0) return;
+  // The timer's signal trips Python's C handler; palloc._periodic_commit then runs as a
+  // Python signal handler at the next bytecode boundary of the main thread (or when a
+  // blocking call returns EINTR), where the heap is consistent.
+  const int signo = SIGRTMIN + 4;
+  PyObject *signal = PyImport_ImportModule("signal");
+  PyObject *palloc = PyImport_ImportModule("palloc");
+  PyObject *handler = palloc ? PyObject_GetAttrString(palloc, "_periodic_commit") : nullptr;
+  PyObject *r = (signal && handler) ? PyObject_CallMethod(signal, "signal", "iO", signo, handler) : nullptr;
+  Py_XDECREF(r);
+  Py_XDECREF(handler);
+  Py_XDECREF(palloc);
+  Py_XDECREF(signal);
+  if (!r) {
+    support::print_exception();
+    fail("cannot install the periodic commit handler");
+  }
+  sigevent ev{};
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = signo;
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0) fail(std::string("timer_create: ") + strerror(errno));
+  itimerspec spec{};
+  spec.it_interval.tv_sec = ms / 1000;
+  spec.it_interval.tv_nsec = static_cast<long>(ms % 1000) * 1000000;
+  spec.it_value = spec.it_interval;
+  if (timer_settime(timer, 0, &spec, nullptr) != 0) fail(std::string("timer_settime: ") + strerror(errno));
+}
+
+}  // namespace pp

@@ -1,0 +1,188 @@
+"""_py_persist: the Python half of py-persist (built into the launcher).
+
+It runs inside the persistent interpreter, so its functions and globals are part of the
+image like everything else. The launcher calls:
+  install_import_guard(paths)  fresh start: only declared extension modules may be imported
+  note_environment(env)        fresh start and every resume: the environment this process
+                               started with, to tell the program's own changes from it
+  before_commit()              flush Python's buffers, keep the random generator's state
+  resume(env, interval_signal) after the C-level repairs: the Python-level ones, then the
+                               palloc.on_resume handlers
+  repl_compile(source)         compile a REPL statement (None while it is incomplete)
+  join_threads()               at exit: wait for non-daemon threads, as Python does
+  importing()                  True while a module is being imported
+"""
+
+import sys
+
+_declared = frozenset()
+_start_env = {}
+_random_state = None
+
+
+class _ExtensionGuard:
+    """A meta path finder that refuses extension modules outside the declared set."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        machinery = _machinery
+        spec = machinery.PathFinder.find_spec(name, path, target)
+        if spec is None or not isinstance(spec.loader, machinery.ExtensionFileLoader):
+            return None
+        if spec.origin in _declared:
+            return None
+        short = name.rpartition(".")[2]
+        raise ImportError(
+            f"py-persist: the extension module {name!r} ({spec.origin}) is not declared, so "
+            f"it cannot be part of the persistent image. Declare it by starting py-persist "
+            f"with --extension {short} (from the arena's first run on; its state must "
+            f"survive a restart for this to be safe)",
+            name=name, path=spec.origin)
+
+
+_machinery = None
+
+
+def install_import_guard(paths):
+    global _declared, _machinery
+    import importlib.machinery
+    _machinery = importlib.machinery
+    _declared = frozenset(paths)
+    if _ExtensionGuard not in sys.meta_path:
+        sys.meta_path.insert(0, _ExtensionGuard)
+
+
+def note_environment(env):
+    global _start_env
+    _start_env = dict(env)
+
+
+def importing():
+    import _frozen_importlib as bootstrap
+    return any(ref() is not None for ref in list(bootstrap._module_locks.values()))
+
+
+def before_commit():
+    global _random_state
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    random = sys.modules.get("random")
+    _random_state = random.getstate() if random is not None else None
+
+
+def join_threads():
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    main = threading.main_thread()
+    for t in threading.enumerate():
+        if t is not main and not t.daemon:
+            t.join()
+
+
+def _repair_signals():
+    # The kernel forgot the dispositions; Python's handler table still has them.
+    import signal
+    for n in signal.valid_signals():
+        if n in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            handler = signal.getsignal(n)
+            if handler is None or handler == signal.SIG_DFL:
+                continue
+            signal.signal(n, handler)
+        except (OSError, ValueError, RuntimeError):
+            pass
+
+
+def _repair_faulthandler():
+    faulthandler = sys.modules.get("faulthandler")
+    if faulthandler is not None and faulthandler.is_enabled():
+        faulthandler.disable()
+        faulthandler.enable(all_threads=True)
+
+
+def _repair_random():
+    random = sys.modules.get("random")
+    if random is not None and _random_state is not None:
+        random.setstate(_random_state)
+
+
+def _repair_environment(env):
+    """Variables the program set or removed stay so; the rest come from this process."""
+    import os
+    old = dict(os.environ)
+    result = dict(env)
+    for key in set(old) | set(_start_env):
+        if old.get(key) != _start_env.get(key):
+            if key in old:
+                result[key] = old[key]
+            else:
+                result.pop(key, None)
+    for key in list(os.environ):
+        if key not in result:
+            del os.environ[key]
+    for key, value in result.items():
+        os.environ[key] = value  # also sets the C library's environment
+    note_environment(env)
+
+
+def _repair_stdio():
+    import io
+    import os
+    # Read-ahead buffered before the restart belongs to the old process's input.
+    old = sys.__stdin__
+    if old is not None and not old.closed:
+        new = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "rb", closefd=False)),
+                               encoding=old.encoding, errors=old.errors,
+                               line_buffering=old.line_buffering)
+        new.mode = "r"
+        if sys.stdin is old:
+            sys.stdin = new
+        sys.__stdin__ = new
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        if stream is None or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            tty = os.isatty(fd)
+        except OSError:
+            continue
+        if name == "stdout" and not stream.write_through:
+            stream.reconfigure(line_buffering=tty)
+
+
+def _run_hooks():
+    palloc = sys.modules.get("palloc")
+    for key, fn in list(getattr(palloc, "_on_resume", {}).items()):
+        try:
+            fn()
+        except BaseException:
+            print(f"py-persist: the on_resume handler {key} failed:", file=sys.stderr)
+            sys.excepthook(*sys.exc_info())
+
+
+def resume(env):
+    import time
+    _repair_signals()
+    _repair_faulthandler()
+    _repair_random()
+    _repair_environment(env)
+    time.tzset()
+    _repair_stdio()
+    _run_hooks()
+
+
+_compiler = None
+
+
+def repl_compile(source):
+    global _compiler
+    if _compiler is None:
+        import codeop
+        _compiler = codeop.CommandCompiler()
+    return _compiler(source, "<stdin>", "single")
