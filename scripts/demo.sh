@@ -67,19 +67,21 @@ heap_round() {
 heap_round 1 700
 heap_round 2 $((400 + RANDOM % 600))
 
-# Part three: a Lua web service whose data is a plain Lua table (lua-persist).
-if [ -x "$bin/lua-persist" ] && command -v curl >/dev/null; then
-  kv=$dir/kv.arena
+# Parts three and four: the same JSON key/value web service in Lua (lua-persist) and in
+# Python (py-persist), its data a plain table / dict; kill -9 between writes and reads.
+kv_demo() {
+  local label=$1 server=$2
+  shift 2
+  local kv=$dir/$label.arena log=$dir/$label.log kv_pid port keys
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   start_kv() {
-    "$bin/lua-persist" --arena "$kv" "$(dirname "$0")/../lua-persist/examples/kv_server.lua" "$port" \
-      >"$dir/kv.log" 2>&1 &
+    "$@" --arena "$kv" "$server" "$port" >"$log" 2>&1 &
     kv_pid=$!
-    for _ in $(seq 100); do grep -q listening "$dir/kv.log" && return; sleep 0.05; done
-    echo "demo: FAILED: the Lua service did not start:" >&2; cat "$dir/kv.log" >&2; exit 1
+    for _ in $(seq 200); do grep -q listening "$log" && return; sleep 0.05; done
+    echo "demo: FAILED: the $label service did not start:" >&2; cat "$log" >&2; exit 1
   }
-  say "Lua: lua-persist runs lua-persist/examples/kv_server.lua; its data is the global table 'store'"
-  start_kv
+  say "$label: $(basename "$1") runs $server; its data is the global 'store'"
+  start_kv "$@"
   for item in milk eggs bread; do
     curl -sf -X PUT --data-binary "{\"item\": \"$item\"}" "http://127.0.0.1:$port/kv/$item" >/dev/null
     echo "PUT /kv/$item -> stored (committed before the answer)"
@@ -87,17 +89,23 @@ if [ -x "$bin/lua-persist" ] && command -v curl >/dev/null; then
   curl -sf -X DELETE "http://127.0.0.1:$port/kv/eggs" >/dev/null && echo "DELETE /kv/eggs -> done"
   kill -9 "$kv_pid"; wait "$kv_pid" 2>/dev/null || true
   echo "killed the service (SIGKILL)"
-  say "restart: the script runs again from its first line and finds its table"
-  start_kv
-  grep resumed "$dir/kv.log" || true
+  say "restart: the script runs again from its first line and finds its data"
+  start_kv "$@"
+  grep resumed "$log" || true
   keys=$(curl -sf "http://127.0.0.1:$port/kv")
   echo "GET /kv -> $keys"
   echo "GET /kv/bread -> $(curl -sf "http://127.0.0.1:$port/kv/bread")"
   kill "$kv_pid"; wait "$kv_pid" 2>/dev/null || true
-  if [ "$keys" != '{"keys":["bread","milk"]}' ]; then
-    echo "demo: FAILED: the Lua service resumed with $keys, expected bread and milk" >&2
+  if ! python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1])["keys"] != ["bread", "milk"])' "$keys"; then
+    echo "demo: FAILED: the $label service resumed with $keys, expected bread and milk" >&2
     exit 1
   fi
+}
+
+examples=$(cd "$(dirname "$0")/.." && pwd)
+if command -v curl >/dev/null; then
+  [ -x "$bin/lua-persist" ] && kv_demo Lua "$examples/lua-persist/examples/kv_server.lua" "$bin/lua-persist"
+  [ -x "$bin/py-persist" ] && kv_demo Python "$examples/py-persist/examples/kv_server.py" "$bin/py-persist"
 fi
 
 say "done: every restart found exactly the last acknowledged commit"

@@ -18,6 +18,9 @@ packages=(
   liblua5.4-dev libreadline-dev      # lua-persist: Debian's liblua5.4, the REPL's line editor
   lua-socket lua-cjson curl          # the Lua web example and its test
   lua-sql-sqlite3                    # the web example's SQLite baseline (benchmark)
+  python3.11 libpython3.11-dev       # py-persist: Debian's libpython3.11 and its internal headers
+  libpython3.11-testsuite            # CPython's regression tests, run under py-persist
+  redis-server python3-redis         # the Python web example's Redis baseline (benchmark)
 )
 
 missing=()

@@ -61,8 +61,12 @@ void initialize_fresh(const Args &a) {
   pre.parse_argv = 0;
   pre.isolated = a.isolated;
   pre.allocator = PYMEM_ALLOCATOR_NOT_SET;
-  for (const std::string &x : a.xoptions)
+  for (const std::string &x : a.xoptions) {
     if (x == "utf8" || x == "utf8=1") pre.utf8_mode = 1;
+    if (x == "dev") fprintf(stderr, "py-persist: -X dev is not supported (its debug allocators would take the heap out of the arena); ignored\n");
+  }
+  if (const char *dev = getenv("PYTHONDEVMODE"); dev && *dev && !a.ignore_environment)
+    fprintf(stderr, "py-persist: PYTHONDEVMODE is not supported (its debug allocators would take the heap out of the arena); ignored\n");
   check(Py_PreInitialize(&pre), "pre-initialising Python");
 
   PyConfig c;
@@ -90,7 +94,8 @@ void initialize_fresh(const Args &a) {
   for (const std::string &s : a.argv) argv.push_back(const_cast<char *>(s.c_str()));
   check(PyConfig_SetBytesArgv(&c, static_cast<Py_ssize_t>(argv.size()), argv.data()), "sys.argv");
   for (const std::string &w : a.warnoptions) append(&c, &c.warnoptions, w);
-  for (const std::string &x : a.xoptions) append(&c, &c.xoptions, x);
+  for (const std::string &x : a.xoptions)
+    if (x != "dev") append(&c, &c.xoptions, x);
   check(Py_InitializeFromConfig(&c), "initialising Python");
   PyConfig_Clear(&c);
   if (!allocators_routed()) fail("Python's allocators were changed during initialisation");

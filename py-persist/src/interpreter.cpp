@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "launch.h"
 #include "palloc.h"
 #include "py_persist.h"
 
@@ -47,6 +48,15 @@ void restore_environment() {
   }
   g_verbose = getenv("PY_PERSIST_VERBOSE") != nullptr;
   unsetenv("PY_PERSIST_VERBOSE");
+}
+
+// The interpreter only persists if the process's malloc is palloc's (libpython and the C
+// library allocate with it too). Another allocator loaded ahead of libpalloc, such as a
+// sanitizer runtime, would leave part of the state outside the arena.
+bool malloc_is_pallocs() {
+  Dl_info info;
+  return dladdr(reinterpret_cast<void *>(&malloc), &info) && info.dli_fname &&
+         strstr(info.dli_fname, "libpalloc.so") != nullptr;
 }
 
 void depend_on_binaries() {
@@ -112,7 +122,11 @@ int run(int argc, char **argv) {
   restore_environment();
   Args args;
   if (std::string error = parse_args(argc, argv, 1, &args); !error.empty()) fail(error);
+  // The script is found from the directory py-persist was started in, even when the
+  // resume returns to a directory the program changed to (sys.argv keeps the path as given).
+  if (args.mode == Args::Mode::kScript) args.target = palloc::launch::absolute(args.target);
   if (!palloc_heap_arena()) fail("the persistent heap is not active: start py-persist itself, not its second stage");
+  if (!malloc_is_pallocs()) fail("malloc() is not palloc's in this process (another allocator is loaded first)");
   extensions::note_loaded_objects();
 
   image::Record *committed = image::find();

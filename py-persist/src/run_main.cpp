@@ -150,7 +150,9 @@ int repl(const Args &a) {
       if (isatty(STDIN_FILENO)) fputc('\n', stdout);
       return -1;
     }
-    source += line + "\n";
+    // Lines are joined without a final newline, as python3's own console does: with it,
+    // codeop would take "def f():\n    x = 1\n" for a complete statement.
+    source += (source.empty() ? "" : "\n") + line;
     PyObject *args = Py_BuildValue("(s)", source.c_str());
     PyObject *code = args ? support::call("repl_compile", args) : nullptr;
     Py_XDECREF(args);

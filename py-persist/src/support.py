@@ -123,9 +123,10 @@ def _repair_environment(env):
                 result[key] = old[key]
             else:
                 result.pop(key, None)
-    for key in list(os.environ):
+    for key in set(os.environ) | set(env):
         if key not in result:
-            del os.environ[key]
+            os.environ.pop(key, None)
+            os.unsetenv(key)  # also when only the C library's environment has it
     for key, value in result.items():
         os.environ[key] = value  # also sets the C library's environment
     note_environment(env)
