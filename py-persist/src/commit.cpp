@@ -23,10 +23,16 @@ int other_threads() {
   return n - 1;
 }
 
+// True while importlib holds a module lock (an import is under way on this thread).
 bool importing() {
-  PyObject *r = support::call("importing");
-  const bool yes = r && PyObject_IsTrue(r) == 1;
-  Py_XDECREF(r);
+  PyObject *bootstrap = PyDict_GetItemString(PyImport_GetModuleDict(), "_frozen_importlib");  // borrowed
+  PyObject *locks = bootstrap ? PyObject_GetAttrString(bootstrap, "_module_locks") : nullptr;
+  bool yes = false;
+  PyObject *key, *ref;
+  Py_ssize_t pos = 0;
+  while (locks && PyDict_Check(locks) && PyDict_Next(locks, &pos, &key, &ref))
+    if (PyWeakref_Check(ref) && PyWeakref_GetObject(ref) != Py_None) yes = true;
+  Py_XDECREF(locks);
   PyErr_Clear();
   return yes;
 }

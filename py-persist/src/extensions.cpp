@@ -33,6 +33,18 @@ constexpr const char *kDefault[] = {
     "audioop",    "resource",   "termios"};
 
 std::set<std::string> g_loaded_at_start;
+unsigned long long g_adds_at_start = 0;  // the loader's count of objects ever added
+
+unsigned long long loader_adds() {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info *info, size_t, void *data) -> int {
+        *static_cast<unsigned long long *>(data) = info->dlpi_adds;
+        return 1;  // every entry carries the same counter
+      },
+      &adds);
+  return adds;
+}
 
 struct Segment {
   std::string path;
@@ -119,6 +131,7 @@ std::vector<std::string> register_regions() {
 }
 
 void note_loaded_objects() {
+  g_adds_at_start = loader_adds();
   dl_iterate_phdr(
       [](dl_phdr_info *info, size_t, void *) -> int {
         g_loaded_at_start.insert(info->dlpi_name ? info->dlpi_name : "");
@@ -129,6 +142,9 @@ void note_loaded_objects() {
 
 std::vector<std::string> unexpected_modules() {
   std::vector<std::string> found;
+  // Called before every commit: without a new object loaded, nothing is built (anything
+  // allocated here would be written by the commit).
+  if (loader_adds() == g_adds_at_start) return found;
   dl_iterate_phdr(
       [](dl_phdr_info *info, size_t, void *data) -> int {
         const std::string path = info->dlpi_name ? info->dlpi_name : "";

@@ -53,6 +53,33 @@ PyObject *environment_dict() {
   return d;
 }
 
+// random's module-level generator (random._inst) is reseeded by its at-fork hook, which
+// PyOS_AfterFork_Child runs; a resumed program must continue the sequence it had. The
+// generator's state is the C part of the object (_random.Random): kept aside and put back.
+class RandomState {
+ public:
+  RandomState() {
+    PyObject *random = PyDict_GetItemString(PyImport_GetModuleDict(), "random");  // borrowed
+    inst_ = random ? PyObject_GetAttrString(random, "_inst") : nullptr;
+    PyErr_Clear();
+    if (!inst_) return;
+    PyObject *mro = Py_TYPE(inst_)->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+      auto *t = reinterpret_cast<PyTypeObject *>(PyTuple_GET_ITEM(mro, i));
+      if (strcmp(t->tp_name, "_random.Random") == 0)
+        state_.assign(reinterpret_cast<char *>(inst_) + sizeof(PyObject), reinterpret_cast<char *>(inst_) + t->tp_basicsize);
+    }
+  }
+  ~RandomState() {
+    if (inst_ && !state_.empty()) memcpy(reinterpret_cast<char *>(inst_) + sizeof(PyObject), state_.data(), state_.size());
+    Py_XDECREF(inst_);
+  }
+
+ private:
+  PyObject *inst_ = nullptr;
+  std::vector<char> state_;
+};
+
 }  // namespace
 
 void reserve_pthread_keys(unsigned below) {
@@ -78,7 +105,10 @@ void repair(image::Record *r, const Args &args) {
     fprintf(stderr, "py-persist: the locale %s is not available any more\n", image::locale(r));
   if (std::string dir = image::program_cwd(r); !dir.empty() && chdir(dir.c_str()) != 0)
     fprintf(stderr, "py-persist: cannot return to the directory %s: %s\n", dir.c_str(), strerror(errno));
-  PyOS_AfterFork_Child();
+  {
+    RandomState keep;
+    PyOS_AfterFork_Child();
+  }
   if (PyThread_tss_set(ppi_autotss_key(), tstate) != 0) refuse("cannot restore the interpreter's thread-state key");
   prepare_main(args);
   PyObject *env = environment_dict();

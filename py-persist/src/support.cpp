@@ -1,5 +1,10 @@
 // support.cpp — loads support.py (embedded at build time) as the module _py_persist and
 // calls into it.
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "palloc.h"
 #include "py_persist.h"
 #include "support_py.h"  // kSupportSource, generated from support.py
 
@@ -14,15 +19,28 @@ bool install() {
   return module != nullptr;
 }
 
-PyObject *call(const char *name, PyObject *args) {
+// The module's functions, looked up once per process: a lookup by name on every commit
+// would itself dirty pages the commit then has to write.
+PyObject *function(const char *name) {
+  // Strong references, kept for the process; the map itself is process-local memory.
+  static std::map<std::string, PyObject *, std::less<>> cache;
+  if (auto it = cache.find(std::string_view(name)); it != cache.end()) return it->second;
   PyObject *module = PyImport_ImportModule("_py_persist");
   if (!module) return nullptr;
   PyObject *fn = PyObject_GetAttrString(module, name);
   Py_DECREF(module);
+  if (fn) {
+    palloc_local_enter();
+    cache.emplace(name, fn);
+    palloc_local_leave();
+  }
+  return fn;
+}
+
+PyObject *call(const char *name, PyObject *args) {
+  PyObject *fn = function(name);
   if (!fn) return nullptr;
-  PyObject *result = args ? PyObject_CallObject(fn, args) : PyObject_CallNoArgs(fn);
-  Py_DECREF(fn);
-  return result;
+  return args ? PyObject_CallObject(fn, args) : PyObject_CallNoArgs(fn);
 }
 
 bool call_and_report(const char *name, PyObject *args) {

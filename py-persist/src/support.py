@@ -5,19 +5,17 @@ image like everything else. The launcher calls:
   install_import_guard(paths)  fresh start: only declared extension modules may be imported
   note_environment(env)        fresh start and every resume: the environment this process
                                started with, to tell the program's own changes from it
-  before_commit()              flush Python's buffers, keep the random generator's state
+  before_commit()              flush Python's buffers
   resume(env, interval_signal) after the C-level repairs: the Python-level ones, then the
                                palloc.on_resume handlers
   repl_compile(source)         compile a REPL statement (None while it is incomplete)
   join_threads()               at exit: wait for non-daemon threads, as Python does
-  importing()                  True while a module is being imported
 """
 
 import sys
 
 _declared = frozenset()
 _start_env = {}
-_random_state = None
 
 
 class _ExtensionGuard:
@@ -57,21 +55,13 @@ def note_environment(env):
     _start_env = dict(env)
 
 
-def importing():
-    import _frozen_importlib as bootstrap
-    return any(ref() is not None for ref in list(bootstrap._module_locks.values()))
-
-
 def before_commit():
-    global _random_state
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
                 stream.flush()
         except Exception:
             pass
-    random = sys.modules.get("random")
-    _random_state = random.getstate() if random is not None else None
 
 
 def join_threads():
@@ -104,12 +94,6 @@ def _repair_faulthandler():
     if faulthandler is not None and faulthandler.is_enabled():
         faulthandler.disable()
         faulthandler.enable(all_threads=True)
-
-
-def _repair_random():
-    random = sys.modules.get("random")
-    if random is not None and _random_state is not None:
-        random.setstate(_random_state)
 
 
 def _repair_environment(env):
@@ -171,7 +155,6 @@ def resume(env):
     import time
     _repair_signals()
     _repair_faulthandler()
-    _repair_random()
     _repair_environment(env)
     time.tzset()
     _repair_stdio()
