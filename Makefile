@@ -40,6 +40,9 @@ bench: build
 	bench/lua/run.sh $(BUILD)
 	bench/lua/resume.sh $(BUILD)
 	bench/lua/web_bench.py --lua-persist $(BUILD)/bin/lua-persist --lua lua5.4 --examples lua-persist/examples
+	bench/py/run.sh $(BUILD)
+	bench/py/resume.sh $(BUILD)
+	/usr/bin/python3 bench/py/web_bench.py --py-persist $(BUILD)/bin/py-persist --examples py-persist/examples --python /usr/bin/python3
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

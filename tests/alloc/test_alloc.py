@@ -30,21 +30,10 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from interp_test import EXIT_SKIP as SKIP, Failure, Skip, check as expect
+
 PALLOC_E_DETACHED = 13
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def parse_event(line):

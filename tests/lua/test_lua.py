@@ -28,242 +28,53 @@ Scenarios:
 Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
 
-import argparse
-import fcntl
 import json
 import math
 import os
-import random
 import re
-import select
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
-import threading
-import termios
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from interp_test import (EXIT_CANNOT_RESUME, ChangedCopy, Ctx, Failure, Pty, Skip, check, check_lines,
+                         expect_equal, fields_after, finish_with, kill_write_loop, log)
+import interp_test
+from write_loop import fnv1a
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts")
-EXIT_CANNOT_RESUME = 70
-LINE_TIMEOUT = 30  # seconds for an expected line of output
 
 
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Failure(f"{what}: got {got!r}, expected {want!r}")
-
-
-# ------------------------------------------------------------------------- processes
-
-class Proc:
-    """A child in its own session. Its stdout is collected line by line by a thread;
-    its stderr goes to a file. stdin is a pipe, so a script can block on io.read()."""
-
-    def __init__(self, ctx, cmd, name, env=None):
-        self.ctx = ctx
-        self.cmd = cmd
-        self.name = name
-        self.err_path = os.path.join(ctx.dir, f"{name}.stderr")
-        self.err_file = open(self.err_path, "wb")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err_file,
-                                     start_new_session=True, env=env or ctx.env)
-        self.pid = self.proc.pid
-        self.lines = []
-        self.times = []  # when each line arrived (time.monotonic())
-        self.eof = False
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.rc = None
-        ctx.procs.append(self)
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.cond:
-                self.lines.append(line)
-                self.times.append(time.monotonic())
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def stderr(self):
-        if not self.err_file.closed:
-            self.err_file.flush()
-        with open(self.err_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def transcript(self):
-        out = "\n".join("    " + l for l in self.lines[-40:])
-        err = "\n".join("    " + l for l in self.stderr().splitlines()[-20:])
-        return f"  command: {' '.join(self.cmd)}\n  stdout (last lines):\n{out}\n  stderr:\n{err}"
-
-    def wait_line(self, pattern, timeout=LINE_TIMEOUT, start=0):
-        """The first line (from index `start`) that fully matches `pattern`: a match object."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.lines):
-                    m = rx.fullmatch(self.lines[i])
-                    if m:
-                        return m
-                    i += 1
-                if self.eof:
-                    self.proc.wait()
-                    raise Failure(f"{self.name} ended (status {self.proc.returncode}) without printing a line "
-                                  f"matching {pattern!r}\n{self.transcript()}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Failure(f"{self.name}: no line matching {pattern!r} within {timeout} s\n{self.transcript()}")
-                self.cond.wait(left)
-
-    def send(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
-
-    def _reap(self):
-        try:
-            os.killpg(self.pid, signal.SIGKILL)  # whatever it started, in its session
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.reader.join(10)
-        try:
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        self.err_file.close()
-
-    def kill9(self):
-        """SIGKILL to the interpreter itself; returns once it is gone and its output read."""
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-        self.rc = self.proc.wait()
-        self._reap()
-        return self.rc
-
-    def finish(self, timeout=60):
-        """Closes stdin (a script blocked on io.read() returns) and waits for the exit status."""
-        try:
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)
-            self.proc.wait()
-            self._reap()
-            raise Failure(f"{self.name} did not end within {timeout} s\n{self.transcript()}")
-        self._reap()
-        return self.rc
-
-    def alive(self):
-        return self.proc.poll() is None
-
-
-class Ctx:
+class LuaCtx(Ctx):
     def __init__(self, args, directory, rng):
-        self.args = args
-        self.dir = directory
-        self.rng = rng
-        self.procs = []
-        self.counter = 0
         env = dict(os.environ)
         for name in ("LUA_INIT", "LUA_INIT_5_4", "PALLOC_ARENA", "PALLOC_VERBOSE", "PALLOC_COMMIT_INTERVAL_MS",
                      "PALLOC_DURABILITY", "PALLOC_MAX_SIZE"):
             env.pop(name, None)
-        self.env = env
+        super().__init__(args, directory, rng, env, args.lua_persist)
 
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def lp(self, arena, *rest):
-        return [self.args.lua_persist, "--arena", arena, *rest]
-
-    def spawn(self, cmd, name=None, env=None):
-        self.counter += 1
-        return Proc(self, cmd, f"{self.counter:03d}-{name or 'proc'}", env)
-
-    def run(self, cmd, timeout=120):
-        """Runs to completion with an empty stdin: (status, stdout, stderr)."""
-        p = subprocess.run(cmd, input=b"", capture_output=True, timeout=timeout,
-                           start_new_session=True, env=self.env)
-        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-    def cleanup(self):
-        for p in self.procs:
-            if p.alive():
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.proc.wait()
-            if not p.err_file.closed:
-                p._reap()
+    lp = Ctx.interp
 
 
 def script(name):
     return os.path.join(SCRIPTS, name)
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def fields_after(proc, key, timeout=LINE_TIMEOUT, start=0):
-    """The rest of the first line "KEY ..." split on spaces."""
-    m = proc.wait_line(re.escape(key) + r"(?: (.*))?", timeout, start)
-    return (m.group(1) or "").split(" ")
-
-
-def finish_ok(proc, where):
-    """Closes stdin and waits; the exit status must be 0 (`where` names the run in the failure)."""
-    rc = proc.finish()
-    check(rc == 0, f"{where} exited with status {rc}\n{proc.transcript()}")
-
-
 def end_run(proc, how, where, ready):
     """Ends a run of a script: how = "kill" waits for the line `ready` and kills it with
-    SIGKILL; anything else is finish_ok."""
+    SIGKILL; anything else closes stdin and expects exit status 0."""
     if how == "kill":
         proc.wait_line(ready)
         proc.kill9()
     else:
-        finish_ok(proc, where)
+        finish_with(proc, 0, where)
 
 
 # ------------------------------------------------------------------------ helpers
 
 M32 = 1 << 32
-
-
-def fnv1a(data):
-    h = 2166136261
-    for b in data:
-        h = ((h ^ b) * 16777619) % M32
-    return h
 
 
 def lua_float_text(x):
@@ -416,11 +227,7 @@ def sc_types(ctx):
             diff = [f"    run 1: {a}\n    now:   {b}" for a, b in zip(first_dump, dump) if a != b][:5]
             raise Failure(f"run {run}: the data changed across the restart ({len(dump)} lines vs "
                           f"{len(first_dump)}):\n" + "\n".join(diff) + "\n" + p.transcript())
-        checks = {}
-        for l in p.lines:
-            m = re.fullmatch(r"CHECK (\S+) ?(.*)", l)
-            if m:
-                checks[m.group(1)] = m.group(2)
+        checks = check_lines(p)
         for name, want in types_expected_checks(run, exits, final).items():
             if checks.get(name) != want:
                 raise Failure(f"run {run}: CHECK {name}: got {checks.get(name)!r}, expected {want!r}\n{p.transcript()}")
@@ -429,7 +236,7 @@ def sc_types(ctx):
         else:
             if ending == "osexit":
                 p.send("osexit\n")
-            finish_ok(p, f"run {run} ({ending})")
+            finish_with(p, 0, f"run {run} ({ending})")
             exits += 1
         text = open(marker).read() if os.path.exists(marker) else None
         if final:
@@ -460,231 +267,14 @@ def sc_counter100(ctx):
 
 # ------------------------------------------------------------------- kill_write_loop
 
-class WriteLoopModel:
-    """writeloop.lua's table after n steps, computed in Python."""
-    W = 300
-
-    def __init__(self):
-        self.t, self.s, self.n = {}, 0, 0
-
-    @staticmethod
-    def f(k, v):
-        return (k * 2654435761 + fnv1a(v.encode())) % M32
-
-    def _put(self, k, v):
-        old = self.t.get(k)
-        if old is not None:
-            self.s = (self.s - self.f(k, old)) % M32
-            del self.t[k]
-        if v is not None:
-            self.t[k] = v
-            self.s = (self.s + self.f(k, v)) % M32
-
-    def _step(self):
-        n = self.n = self.n + 1
-        self._put(n, ("%x." % n) * (1 + n % 7))
-        if n % 3 == 0:
-            self._put(n - 1, None)
-        if n > self.W:
-            self._put(n - self.W, None)
-        if n % 5 == 0 and (n - 2) in self.t:
-            self._put(n - 2, self.t[n - 2] + "+")
-
-    def at(self, n):
-        """(checksum, entries) after step n."""
-        if n < self.n:
-            self.__init__()
-        while self.n < n:
-            self._step()
-        return self.s, len(self.t)
-
-
-def check_start(p, model, where):
-    """Parses "start N SUM RECOMPUTED COUNT" (None if the process died before it) and
-    compares it with the model."""
-    m = next((re.fullmatch(r"start (\d+) (\d+) (\d+) (\d+)", l) for l in p.lines if l.startswith("start ")), None)
-    if m is None:
-        return None
-    n, stored, recomputed, count = map(int, m.groups())
-    want_sum, want_count = model.at(n)
-    if stored != recomputed or stored != want_sum or count != want_count:
-        raise Failure(f"{where}: resumed step {n}: stored checksum {stored}, recomputed over the table {recomputed}, "
-                      f"{count} entries; the model says checksum {want_sum}, {want_count} entries\n{p.transcript()}")
-    return n
-
-
-def write_loop_explicit(ctx, cycles):
-    arena = ctx.path("explicit.arena")
-    model = WriteLoopModel()
-    known = 0      # the last step known to be committed (acked or resumed)
-    starts = 0
-    for c in range(1, cycles + 1):
-        p = ctx.spawn(ctx.lp(arena, script("writeloop.lua"), "explicit"), f"explicit-{c}")
-        delay = ctx.rng.uniform(0, 0.03) if ctx.rng.random() < 0.25 else ctx.rng.uniform(0.03, 0.35)
-        time.sleep(delay)
-        p.kill9()
-        n = check_start(p, model, f"explicit cycle {c}")
-        if n is not None:
-            starts += 1
-            if n not in (known, known + 1):
-                raise Failure(f"explicit cycle {c}: resumed step {n}, but the last acknowledged commit was step "
-                              f"{known} (only {known} or {known + 1} is possible)\n{p.transcript()}")
-            known = n
-            for l in p.lines:
-                m = re.fullmatch(r"ack (\d+) (\d+)", l)
-                if not m:
-                    continue
-                a, s = map(int, m.groups())
-                expect_equal(f"explicit cycle {c}: the step after {known}", a, known + 1)
-                expect_equal(f"explicit cycle {c}: the checksum acknowledged for step {a}", s, model.at(a)[0])
-                known = a
-        log(f"  explicit cycle {c:2d}: killed after {delay * 1000:5.1f} ms; resumed step {n}, last ack {known}")
-    p = ctx.spawn(ctx.lp(arena, script("writeloop.lua"), "explicit"), "explicit-final")
-    p.wait_line(r"start .*")
-    p.kill9()
-    n = check_start(p, model, "explicit, final start")
-    check(n in (known, known + 1), f"explicit, final start: resumed step {n}, last ack {known}")
-    check(starts >= cycles // 2, f"explicit: only {starts} of {cycles} runs got as far as printing their start line")
-    check(known >= 20, f"explicit: only {known} steps committed in {cycles} cycles")
-    return known
-
-
-def write_loop_periodic(ctx, cycles, interval_ms):
-    arena = ctx.path("periodic.arena")
-    model = WriteLoopModel()
-    prev = 0          # the step resumed last time
-    bound = 0         # no run so far can have reached beyond this step
-    advanced = 0
-    for c in range(1, cycles + 1):
-        cmd = [ctx.args.lua_persist, "--arena", arena, "--commit-interval", str(interval_ms),
-               script("writeloop.lua"), "periodic"]
-        p = ctx.spawn(cmd, f"periodic-{c}")
-        delay = ctx.rng.uniform(0.1, 0.45)
-        time.sleep(delay)
-        p.kill9()
-        n = check_start(p, model, f"periodic cycle {c}")
-        reached = prev
-        if n is not None:
-            if n < prev:
-                raise Failure(f"periodic cycle {c}: resumed step {n}, older than the {prev} resumed before")
-            if n > bound:
-                raise Failure(f"periodic cycle {c}: resumed step {n}, but no run got beyond step {bound}")
-            if n > prev:
-                advanced += 1
-            prev = reached = n
-            for l in p.lines:
-                m = re.fullmatch(r"at (\d+)", l)
-                if m:
-                    reached = max(reached, int(m.group(1)))
-        bound = max(bound, (reached // 500 + 1) * 500 - 1)
-        log(f"  periodic cycle {c:2d}: killed after {delay * 1000:5.1f} ms; resumed step {n}")
-    check(advanced >= cycles // 3, f"periodic: the resumed step advanced in only {advanced} of {cycles} cycles: "
-                                   f"periodic commits do not seem to happen")
-    return prev
-
-
 def sc_kill_write_loop(ctx):
-    t0 = time.monotonic()
-    known = write_loop_explicit(ctx, 25)
-    t1 = time.monotonic()
-    last = write_loop_periodic(ctx, 20, 10)
-    log(f"  explicit: {known} steps committed, {t1 - t0:.1f} s; periodic (--commit-interval 10): resumed up to "
-        f"step {last}, {time.monotonic() - t1:.1f} s")
+    kill_write_loop(ctx, script("writeloop.lua"), explicit_slow=(0.03, 0.35), periodic_delays=(0.1, 0.45))
 
 
 # --------------------------------------------------------------------------- repl_pty
 
-ANSI = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[=>]|\][^\x07]*\x07)")
+LUA_PROMPT = r"> $"  # the primary prompt (the continuation prompt is ">> ")
 
-
-class Pty:
-    def __init__(self, ctx, cmd, name):
-        self.name = name
-        self.cmd = cmd
-        master, slave = os.openpty()
-        env = dict(ctx.env, TERM="dumb")
-        env.pop("INPUTRC", None)
-        def controlling_terminal():  # a session of its own, with the pty as its terminal (Ctrl-C works)
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_terminal,
-                                     env=env)
-        os.close(slave)
-        self.master = master
-        self.raw = b""
-        self.pos = 0
-        self.pid = self.proc.pid
-
-    def text(self):
-        return ANSI.sub(b"", self.raw).replace(b"\r", b"").decode(errors="replace")
-
-    def _pump(self, timeout):
-        """Reads what is there within `timeout`: "data", "idle" or "eof"."""
-        r, _, _ = select.select([self.master], [], [], timeout)
-        if not r:
-            return "idle"
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: the other side is closed
-            return "eof"
-        if not data:
-            return "eof"
-        self.raw += data
-        return "data"
-
-    def expect(self, pattern, timeout=LINE_TIMEOUT):
-        """Waits for `pattern` in the output after the last match; returns the match."""
-        rx = re.compile(pattern, re.S)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.text(), self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            left = deadline - time.monotonic()
-            ended = False
-            if left > 0 and self._pump(min(left, 0.2)) == "eof":
-                ended = self.proc.poll() is not None
-                time.sleep(0.05)
-            if left <= 0 or ended:
-                raise Failure(f"{self.name}: no {pattern!r} in the terminal output (status "
-                              f"{self.proc.poll()}):\n{self.text()}")
-
-    def send(self, text):
-        os.write(self.master, text.encode())
-
-    def statement(self, line):
-        """Types one line and waits for its echo and the next prompt."""
-        self.send(line + "\n")
-        return self.expect(re.escape(line) + r"\n(.*?)> $")
-
-    def wait_exit(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            self._pump(0.1)
-        while self._pump(0) == "data":
-            pass
-        if self.proc.poll() is None:
-            raise Failure(f"{self.name} did not exit:\n{self.text()}")
-        return self.proc.returncode
-
-    def kill9(self):
-        os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.close()
-
-    def close(self):
-        if self.master is None:
-            return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait()
-        os.close(self.master)
-        self.master = None
 
 
 def sc_repl_pty(ctx):
@@ -692,7 +282,7 @@ def sc_repl_pty(ctx):
     ptys = []
     try:
         # Session 1: lua-persist -i; define things; Ctrl-D.
-        s = Pty(ctx, ctx.lp(arena, "-i"), "REPL session 1")
+        s = Pty(ctx, ctx.lp(arena, "-i"), "REPL session 1", LUA_PROMPT)
         ptys.append(s)
         s.expect(r"Lua 5\.4.*?\n> $")
         check("resumed the state" not in s.text(), f"session 1 claims to have resumed:\n{s.text()}")
@@ -705,56 +295,44 @@ def sc_repl_pty(ctx):
         s.send("  return n * 2\n")
         s.expect(r"\n>> $")
         s.statement("end")
-        m = s.statement("print('CHECK1', f(1), g(4))")
-        check("CHECK1\t42\t8" in m.group(1), f"session 1: f(1), g(4) printed {m.group(1)!r}")
-        s.send("\x04")
-        rc = s.wait_exit()
+        s.check_statement("print('CHECK1', f(1), g(4))", "CHECK1\t42\t8", "session 1")
+        s.ctrl_d()
         ended = time.monotonic()
-        check(rc == 0, f"session 1 ended with status {rc} after Ctrl-D:\n{s.text()}")
-        s.close()
 
         # Session 2: no arguments on a terminal: the REPL again, resumed.
-        s = Pty(ctx, ctx.lp(arena), "REPL session 2")
+        s = Pty(ctx, ctx.lp(arena), "REPL session 2", LUA_PROMPT)
         ptys.append(s)
         m = s.expect(r"Lua 5\.4[^\n]*\nlua-persist: resumed the state of epoch (\d+), committed ([0-9.]+) s ago\n> $")
         age = float(m.group(2))
         check(0 <= age <= time.monotonic() - ended + 2, f"session 2: the commit is said to be {age} s old")
-        m = s.statement("print('CHECK2', f(1), g(21), #t, t[3], msg)")
-        check("CHECK2\t42\t42\t3\t30\thi3" in m.group(1), f"session 2: got {m.group(1)!r}")
+        s.check_statement("print('CHECK2', f(1), g(21), #t, t[3], msg)", "CHECK2\t42\t42\t3\t30\thi3", "session 2")
         s.statement("x = 1000")
-        m = s.statement("print('CHECK3', f(1))")
-        check("CHECK3\t1001" in m.group(1), f"session 2: f sees the new x: got {m.group(1)!r}")
-        m = s.statement("error('boom')")
-        check("boom" in m.group(1), f"session 2: error('boom') printed {m.group(1)!r}")
+        s.check_statement("print('CHECK3', f(1))", "CHECK3\t1001", "session 2")
+        s.check_statement("error('boom')", "boom", "session 2")
         s.statement("e = require('palloc').epoch()")
-        m = s.statement("print('EPOCH', e)")
-        e = int(re.search(r"EPOCH\t(\d+)", m.group(1)).group(1))
+        e = int(s.statement_value("print('EPOCH', e)", r"EPOCH\t(\d+)"))
         s.statement("y = f(100) .. '!'")
         # The prompt after a statement comes after its commit: kill -9 now.
         s.kill9()
         killed = time.monotonic()
 
         # Session 3: -i again: the killed session's last statement is there.
-        s = Pty(ctx, ctx.lp(arena, "-i"), "REPL session 3")
+        s = Pty(ctx, ctx.lp(arena, "-i"), "REPL session 3", LUA_PROMPT)
         ptys.append(s)
         m = s.expect(r"lua-persist: resumed the state of epoch (\d+), committed ([0-9.]+) s ago\n> $")
         # A commit after each of the statements `e = ...`, `print(...)`, `y = ...`.
         expect_equal("session 3: the resumed epoch", int(m.group(1)), e + 3)
         check(float(m.group(2)) <= time.monotonic() - killed + 2, f"session 3: commit age {m.group(2)}")
-        m = s.statement("print('CHECK4', y, x, f(2), g(5))")
-        check("CHECK4\t1100!\t1000\t1002\t10" in m.group(1), f"session 3: got {m.group(1)!r}")
+        s.check_statement("print('CHECK4', y, x, f(2), g(5))", "CHECK4\t1100!\t1000\t1002\t10", "session 3")
         s.statement("x = 7")
-        s.send("\x04")
-        rc = s.wait_exit()
-        check(rc == 0, f"session 3 ended with status {rc}:\n{s.text()}")
-        s.close()
+        s.ctrl_d()
 
         rc, out, err = ctx.run(ctx.lp(arena, "-e", "print(x, y, f(1))"))
         check(rc == 0 and out == "7\t1100!\t8\n", f"after session 3: status {rc}, output {out!r}, {err!r}")
 
         # Session 4, with periodic commits: Ctrl-C stops a running loop (the REPL goes on),
         # and a loop killed with -9 comes back with the progress of its last periodic commit.
-        s = Pty(ctx, ctx.lp(arena, "--commit-interval", "50", "-i"), "REPL session 4")
+        s = Pty(ctx, ctx.lp(arena, "--commit-interval", "50", "-i"), "REPL session 4", LUA_PROMPT)
         ptys.append(s)
         s.expect(r"lua-persist: resumed the state of epoch \d+, committed [0-9.]+ s ago\n> $")
         s.statement("n = 0")
@@ -762,8 +340,7 @@ def sc_repl_pty(ctx):
         time.sleep(0.5)
         s.send("\x03")
         s.expect(r"interrupted!.*?\n> $")
-        m = s.statement("print('CHECK5', n)")
-        n_stopped = int(re.search(r"CHECK5\t(\d+)", m.group(1)).group(1))
+        n_stopped = int(s.statement_value("print('CHECK5', n)", r"CHECK5\t(\d+)"))
         check(n_stopped > 0, f"session 4: the interrupted loop did not run: n = {n_stopped}")
         s.send("while true do n = n + 1 end\n")
         time.sleep(0.6)
@@ -816,7 +393,7 @@ def sc_stale_files(ctx):
     new_fds = open_fds(p.pid, d)
     p.send("go\n")
     p.wait_line("DONE")
-    finish_ok(p, "run 2")
+    finish_with(p, 0, "run 2")
     got = {}
     for l in p.lines:
         k, _, rest = l.partition(" ")
@@ -852,7 +429,7 @@ def sc_stale_files(ctx):
         check(content == want_text, f"after run 2: {name} holds {content[:200]!r}, expected {want_text[:200]!r}")
 
     p = ctx.spawn(ctx.lp(arena, script("stale_files.lua"), d, "3"), "stale-3")
-    finish_ok(p, "run 3")
+    finish_with(p, 0, "run 3")
     expect_equal("run 3: io.type(kept)", fields_after(p, "types"), ["closed", "file"])
     expect_equal("run 3: writing to kept", " ".join(fields_after(p, "write_kept")), closed)
     with open(os.path.join(d, "kept.txt")) as f:
@@ -914,46 +491,9 @@ def sc_c_modules(ctx):
 
 # --------------------------------------------------------------------- changed_binary
 
-def elf_build_id(data):
-    """(offset, length) of the GNU build-id bytes in an ELF64 little-endian file."""
-    check(data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not an ELF64 little-endian file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-
-    def section(i):
-        name, typ, flags, addr, off, size = struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
-        return name, typ, off, size
-
-    _, _, stroff, _ = section(shstrndx)
-    for i in range(shnum):
-        name, typ, off, size = section(i)
-        end = data.index(b"\0", stroff + name)
-        if data[stroff + name:end] == b".note.gnu.build-id":
-            namesz, descsz, ntype = struct.unpack_from("<III", data, off)
-            check(ntype == 3, f"the build-id note has type {ntype}")
-            desc = off + 12 + (namesz + 3) // 4 * 4
-            return desc, descsz
-    raise Failure("no .note.gnu.build-id section")
-
-
 def sc_changed_binary(ctx):
-    bindir = ctx.path("bin")
-    os.mkdir(bindir)
-    copy = os.path.join(bindir, "lua-persist")
-    shutil.copy2(ctx.args.lua_persist, copy)
-    with open(copy, "rb") as f:
-        original = f.read()
-    off, n = elf_build_id(original)
-    old_id = original[off:off + n].hex()
-    changed = bytearray(original)
-    changed[off] ^= 0xff
-    new_id = changed[off:off + n].hex()
-
-    def install(data):
-        with open(copy, "r+b") as f:  # in place: same file, same path
-            f.seek(off)
-            f.write(data[off:off + 1])
-
+    binary = ChangedCopy(ctx.args.lua_persist, ctx.path("bin"))
+    copy = binary.path
     arena = ctx.path("changed.arena")
 
     def counter(want, arena_path=arena, extra=()):
@@ -966,8 +506,8 @@ def sc_changed_binary(ctx):
     def refused(when):
         rc, out, err = ctx.run([copy, "--arena", arena, script("counter.lua"), "return"])
         if rc != EXIT_CANNOT_RESUME:
-            raise Failure(f"{when}: the changed executable (build-id {old_id} -> {new_id}) was not refused: status "
-                          f"{rc}, expected {EXIT_CANNOT_RESUME}\n  stdout: {out!r}\n  stderr: {err!r}")
+            raise Failure(f"{when}: the changed executable (build-id {binary.old_id} -> {binary.new_id}) was not "
+                          f"refused: status {rc}, expected {EXIT_CANNOT_RESUME}\n  stdout: {out!r}\n  stderr: {err!r}")
         check(copy in err, f"{when}: the message does not name the changed executable {copy}: {err!r}")
         check("build-id" in err or "changed" in err, f"{when}: the message does not say what changed: {err!r}")
         check("--fresh" in err, f"{when}: the message does not suggest --fresh: {err!r}")
@@ -976,18 +516,14 @@ def sc_changed_binary(ctx):
 
     counter(1)
     counter(2)
-    install(changed)
-    readelf = shutil.which("readelf")
-    if readelf:
-        shown = subprocess.run([readelf, "-n", copy], capture_output=True, text=True).stdout
-        check(new_id in shown, f"readelf does not show the changed build-id {new_id}:\n{shown}")
+    binary.change()
     err = refused("after changing the build-id")
     log(f"  changed build-id refused (status 70): {err.strip().splitlines()[0][:200]}")
 
     # The refusal left the state alone: the original executable resumes it.
-    install(original)
+    binary.restore()
     counter(3)
-    install(changed)
+    binary.change()
     refused("changed again")
 
     err = counter(1, extra=("--fresh",))
@@ -999,7 +535,7 @@ def sc_changed_binary(ctx):
         check(os.path.exists(backup + suffix), f"--fresh: the backup lacks {backup + suffix}")
     counter(2)
     # The backup is the old state: the original executable resumes it at count 3.
-    install(original)
+    binary.restore()
     counter(4, arena_path=backup)
     log(f"  the original executable resumed the state after the refusal; --fresh started over and kept "
         f"{os.path.basename(backup)}, which the original executable resumes")
@@ -1119,7 +655,7 @@ def sc_locked(ctx):
     check(not [f for f in os.listdir(ctx.dir) if ".bak-" in f], "--fresh on the arena in use made a backup")
     check(all(os.path.exists(f) for f in files[:2]), "--fresh on the arena in use moved the arena")
     check(first.alive(), "the first instance died")
-    finish_ok(first, "the first instance")
+    finish_with(first, 0, "the first instance")
     rc, out, err = ctx.run(ctx.lp(arena, script("locked.lua")))
     check(rc == 0 and out == "runs 2\n", f"after the first instance ended: status {rc}, {out!r}, {err!r}")
     log("  --fresh refused too; the first instance was undisturbed and the next run counts 2")
@@ -1142,48 +678,7 @@ SCENARIOS = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--lua-persist", required=True)
-    ap.add_argument("--palloc", required=True)
-    ap.add_argument("--host", required=True, help="lua-host (tests/lua/host.c)")
-    ap.add_argument("--workdir", required=True, help="where the temporary directory is made")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    args = ap.parse_args()
-    for opt in ("lua_persist", "palloc", "host"):
-        path = os.path.abspath(getattr(args, opt))
-        if not os.access(path, os.X_OK):
-            print(f"test_lua.py: --{opt.replace('_', '-')} {path} is not an executable", file=sys.stderr)
-            return 1
-        setattr(args, opt, path)
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    os.makedirs(args.workdir, exist_ok=True)
-    directory = tempfile.mkdtemp(prefix=f"lua-{args.scenario}-", dir=os.path.abspath(args.workdir))
-    ctx = Ctx(args, directory, random.Random(seed))
-    log(f"{args.scenario}: seed {seed}, directory {directory}")
-    t0 = time.monotonic()
-    status = 1
-    try:
-        SCENARIOS[args.scenario](ctx)
-        status = 0
-        log(f"PASS {args.scenario} ({time.monotonic() - t0:.1f} s)")
-    except Skip as e:
-        status = 77
-        log(f"SKIP {args.scenario}: {e}")
-    except Failure as e:
-        log(f"FAIL {args.scenario} (seed {seed}): {e}")
-    except Exception:
-        log(f"FAIL {args.scenario} (seed {seed}): unexpected error in the test\n{traceback.format_exc()}")
-    finally:
-        ctx.cleanup()
-        if args.keep:
-            log(f"kept {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-    return status
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interp_test.main(__doc__, "test_lua.py", "lua", SCENARIOS,
+                              [("--lua-persist", None), ("--palloc", None), ("--host", "lua-host (tests/lua/host.c)")],
+                              LuaCtx))

@@ -31,227 +31,51 @@ Scenarios:
 Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
 
-import argparse
 import collections
 import datetime
 import decimal
-import fcntl
 import fractions
+import importlib.util
 import json
 import os
 import random
 import re
-import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
-import termios
 import threading
 import time
-import traceback
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from interp_test import (EXIT_CANNOT_RESUME, LINE_TIMEOUT, ChangedCopy, Ctx, Failure, Pty, Skip, check,
+                         check_lines, expect_equal, fields_after, finish_with, kill_write_loop, log)
+import interp_test
+
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts")
-EXIT_CANNOT_RESUME = 70
-LINE_TIMEOUT = 30  # seconds for an expected line of output
 
 
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Failure(f"{what}: got {got!r}, expected {want!r}")
-
-
-# ------------------------------------------------------------------------- processes
-
-class Proc:
-    """A child in its own session. Its stdout is collected line by line by a thread;
-    its stderr goes to a file. stdin is a pipe, so a script can block on readline()."""
-
-    def __init__(self, ctx, cmd, name, env=None, cwd=None):
-        self.ctx = ctx
-        self.cmd = cmd
-        self.name = name
-        self.err_path = os.path.join(ctx.dir, f"{name}.stderr")
-        self.err_file = open(self.err_path, "wb")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err_file,
-                                     start_new_session=True, env=env or ctx.env, cwd=cwd)
-        self.pid = self.proc.pid
-        self.lines = []
-        self.eof = False
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.rc = None
-        ctx.procs.append(self)
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def stderr(self):
-        if not self.err_file.closed:
-            self.err_file.flush()
-        with open(self.err_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def transcript(self):
-        out = "\n".join("    " + l[:300] for l in self.lines[-30:])
-        err = "\n".join("    " + l[:300] for l in self.stderr().splitlines()[-20:])
-        return f"  command: {' '.join(self.cmd)}\n  stdout (last lines):\n{out}\n  stderr:\n{err}"
-
-    def wait_line(self, pattern, timeout=LINE_TIMEOUT, start=0):
-        """The first line (from index `start`) that fully matches `pattern`: a match object."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.lines):
-                    m = rx.fullmatch(self.lines[i])
-                    if m:
-                        return m
-                    i += 1
-                if self.eof:
-                    self.proc.wait()
-                    raise Failure(f"{self.name} ended (status {self.proc.returncode}) without printing a line "
-                                  f"matching {pattern!r}\n{self.transcript()}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Failure(f"{self.name}: no line matching {pattern!r} within {timeout} s\n{self.transcript()}")
-                self.cond.wait(left)
-
-    def send(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
-
-    def _reap(self):
-        try:
-            os.killpg(self.pid, signal.SIGKILL)  # whatever it started, in its session
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.reader.join(10)
-        try:
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        self.err_file.close()
-
-    def kill9(self):
-        """SIGKILL to the interpreter itself; returns once it is gone and its output read."""
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-        self.rc = self.proc.wait()
-        self._reap()
-        return self.rc
-
-    def finish(self, timeout=60):
-        """Closes stdin (a script blocked on readline() returns) and waits for the exit status."""
-        try:
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)
-            self.proc.wait()
-            self._reap()
-            raise Failure(f"{self.name} did not end within {timeout} s\n{self.transcript()}")
-        self._reap()
-        return self.rc
-
-    def alive(self):
-        return self.proc.poll() is None
-
-
-class Ctx:
+class PyCtx(Ctx):
     def __init__(self, args, directory, rng):
-        self.args = args
-        self.dir = directory
-        self.rng = rng
-        self.procs = []
-        self.counter = 0
         # The interpreter must not pick up the driver's Python settings (the driver may
         # run under another Python) nor palloc settings from the caller.
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYTHON", "PALLOC_", "PY_PERSIST_")) and k not in ("LD_PRELOAD", "VIRTUAL_ENV")}
         env["XDG_DATA_HOME"] = os.path.join(directory, "xdg")  # in case an arena were not passed
-        self.env = env
+        super().__init__(args, directory, rng, env, args.py_persist)
 
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def pp(self, arena, *rest):
-        return [self.args.py_persist, "--arena", arena, *rest]
-
-    def spawn(self, cmd, name=None, env=None, cwd=None):
-        self.counter += 1
-        return Proc(self, cmd, f"{self.counter:03d}-{name or 'proc'}", env, cwd)
-
-    def run(self, cmd, timeout=120, env=None, input_text="", cwd=None):
-        """Runs to completion: (status, stdout, stderr)."""
-        p = subprocess.run(cmd, input=input_text.encode(), capture_output=True, timeout=timeout,
-                           start_new_session=True, env=env or self.env, cwd=cwd)
-        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-    def cleanup(self):
-        for p in self.procs:
-            if p.alive():
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.proc.wait()
-            if not p.err_file.closed:
-                p._reap()
+    pp = Ctx.interp
 
 
 def script(name):
     return os.path.join(SCRIPTS, name)
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def fields_after(proc, key, timeout=LINE_TIMEOUT, start=0):
-    """The rest of the first line "KEY ..." (from index `start`) split on spaces."""
-    m = proc.wait_line(re.escape(key) + r"(?: (.*))?", timeout, start)
-    return (m.group(1) or "").split(" ")
-
-
 def rest_after(proc, key, timeout=LINE_TIMEOUT, start=0):
     """The rest of the first line "KEY ..." as one string."""
     return " ".join(fields_after(proc, key, timeout, start))
-
-
-def finish_with(proc, want_rc, where):
-    rc = proc.finish()
-    check(rc == want_rc, f"{where} exited with status {rc}, expected {want_rc}\n{proc.transcript()}")
 
 
 def message(ctx, text, limit=200):
@@ -267,20 +91,19 @@ def line_of(*parts):
 
 # ---------------------------------------------------------------------------- types
 
-def canon(x, path=()):
-    """The same text as pp_types.py's canon: sets sorted, cycles written <cycle>."""
-    if id(x) in path:
-        return "<cycle>"
-    inner = path + (id(x),)
-    if isinstance(x, dict):
-        return "{" + ", ".join(f"{canon(k, inner)}: {canon(v, inner)}" for k, v in x.items()) + "}"
-    if isinstance(x, (set, frozenset)):
-        return type(x).__name__ + "(" + ", ".join(sorted(canon(v, inner) for v in x)) + ")"
-    if isinstance(x, list):
-        return "[" + ", ".join(canon(v, inner) for v in x) + "]"
-    if isinstance(x, tuple):
-        return "(" + ", ".join(canon(v, inner) for v in x) + ",)"
-    return repr(x)
+def script_module(name):
+    """A test script loaded as a module (its `if __name__ == "__main__"` part, which
+    needs py-persist, does not run): the driver's copy of its definitions."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), script(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# pp_types.py's first-run values and its text of a value (sets sorted, cycles marked):
+# the model below starts from the same values and advances them on its own.
+PP_TYPES = script_module("pp_types.py")
+canon = PP_TYPES.canon
 
 
 class TypesModel:
@@ -288,44 +111,12 @@ class TypesModel:
 
     def __init__(self, seed):
         self.k = 0
-        shared = ["shared", 1]
-        self.data = {
-            "str": "h\u00e9llo w\u00f6rld \u2603 \U0001F600",
-            "bytes": bytes(range(256)),
-            "bytearray": bytearray(b"abc"),
-            "big": 3 ** 200,
-            "negbig": -(2 ** 100) + 1,
-            "float": 0.1,
-            "inf": float("inf"),
-            "negzero": -0.0,
-            "complex": complex(1.5, -2.25),
-            "tuple": (1, "two", (3.0, None), True),
-            "list": list(range(20)),
-            "set": {"alpha", "beta", "gamma", "delta"},
-            "frozenset": frozenset({1, 2, (3, "four"), "five"}),
-            "nested": {"a": [{"b": {"c": [1, 2, {"d": "deep"}]}}]},
-            "runs": [],
-            "shared1": shared,
-            "shared2": shared,
-        }
-        self.data["self"] = self.data
+        # The first run's plain values (data, od, dd, dq, counter, Point, pt, base, stamp,
+        # delta, dctx, dacc, facc, json), as pp_types.py makes them.
+        vars(self).update(PP_TYPES.initial_values())
         self.x = 3
         self.n = 100
         self.fib = [0, 1]
-        self.od = collections.OrderedDict((c, i) for i, c in enumerate("abcde"))
-        self.dd = collections.defaultdict(list)
-        self.dq = collections.deque(maxlen=4)
-        self.counter = collections.Counter("mississippi")
-        self.Point = collections.namedtuple("Point", "x y")
-        self.pt = self.Point(1, 2)
-        tz = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
-        self.base = datetime.datetime(2024, 2, 28, 23, 30, tzinfo=tz)
-        self.stamp = self.base
-        self.delta = datetime.timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
-        self.dctx = decimal.Context(prec=40, rounding=decimal.ROUND_DOWN)
-        self.dacc = decimal.Decimal(0)
-        self.facc = fractions.Fraction(0)
-        self.json = {"name": "doc", "values": [1, 2.5, None, True, "x\u00e9"], "runs": []}
         self.random = random.Random(seed)
         self.rng = random.Random(seed + 1)
         self.strong = [0, 2, 4, 6, 8, 10]
@@ -351,14 +142,16 @@ class TypesModel:
         while len(self.fib) < 2 * k:
             self.fib.append(self.fib[-1] + self.fib[-2])
         out["generator"] = line_of(self.fib[2 * k - 2], self.fib[2 * k - 1], (k - 1) ** 2)
-        self.od.move_to_end(next(iter(self.od)))
-        self.dd[k % 3].append(k)
-        self.dq.append(k)
-        self.dq.appendleft(-k)
-        self.counter.update(f"run{k}")
-        self.pt = self.pt._replace(x=self.pt.x + k)
-        out["collections"] = line_of(list(self.od.items()), sorted(self.dd.items()), list(self.dq),
-                                     sorted(self.counter.items()), self.pt, self.pt._asdict(), ("x", "y"))
+        # The collections after k runs in closed form (the script changes them once a run;
+        # the first-run values here stay as they are).
+        first = list(self.od.items())
+        od = first[k % len(first):] + first[:k % len(first)]  # the first key moved to the end k times
+        dd = sorted((r, list(range(r or 3, k + 1, 3))) for r in {j % 3 for j in range(1, k + 1)})
+        # append(j) then appendleft(-j) on a deque of 4: from run 2 on, -k, then -1 1 2 stay.
+        dq = [-k, -1, 1, 2] if k > 1 else [-1, 1]
+        counter = self.counter + collections.Counter("".join(f"run{j}" for j in range(1, k + 1)))
+        pt = self.Point(self.pt.x + k * (k + 1) // 2, self.pt.y)
+        out["collections"] = line_of(od, dd, dq, sorted(counter.items()), pt, pt._asdict(), ("x", "y"))
         out["re"] = line_of([("abc", str(k)), ("XY", str(k * k))], f"{k}=q", True, True)
         self.stamp += self.delta
         out["datetime"] = line_of(self.stamp.isoformat(), (self.stamp - self.base).total_seconds(),
@@ -395,11 +188,7 @@ def sc_types(ctx):
             p.kill9()
         else:
             finish_with(p, 5 if how == "sysexit" else 0, f"run {run} ({how})")
-        got = {}
-        for l in p.lines:
-            m = re.fullmatch(r"CHECK (\S+) ?(.*)", l)
-            if m:
-                got[m.group(1)] = m.group(2)
+        got = check_lines(p)
         want = model.next_run()
         for name, text in want.items():
             if got.get(name) != text:
@@ -441,222 +230,17 @@ def sc_counter100(ctx):
 
 # ------------------------------------------------------------------- kill_write_loop
 
-M32 = 1 << 32
-
-
-def fnv1a(data):
-    h = 2166136261
-    for b in data:
-        h = ((h ^ b) * 16777619) % M32
-    return h
-
-
-class WriteLoopModel:
-    """pp_writeloop.py's dict after n steps, computed here."""
-    W = 300
-
-    def __init__(self):
-        self.t, self.s, self.n = {}, 0, 0
-
-    @staticmethod
-    def f(k, v):
-        return (k * 2654435761 + fnv1a(v.encode())) % M32
-
-    def _put(self, k, v):
-        old = self.t.pop(k, None)
-        if old is not None:
-            self.s = (self.s - self.f(k, old)) % M32
-        if v is not None:
-            self.t[k] = v
-            self.s = (self.s + self.f(k, v)) % M32
-
-    def _step(self):
-        n = self.n = self.n + 1
-        self._put(n, ("%x." % n) * (1 + n % 7))
-        if n % 3 == 0:
-            self._put(n - 1, None)
-        if n > self.W:
-            self._put(n - self.W, None)
-        if n % 5 == 0 and (n - 2) in self.t:
-            self._put(n - 2, self.t[n - 2] + "+")
-
-    def at(self, n):
-        """(checksum, entries) after step n."""
-        if n < self.n:
-            self.__init__()
-        while self.n < n:
-            self._step()
-        return self.s, len(self.t)
-
-
-def check_start(p, model, where):
-    """Parses "start N SUM RECOMPUTED COUNT" (None if the process died before it) and
-    compares it with the model: a state torn between two steps (or two commits) has a
-    stored checksum that differs from the dict's, or a dict that is not the one of step N."""
-    m = next((re.fullmatch(r"start (\d+) (\d+) (\d+) (\d+)", l) for l in p.lines if l.startswith("start ")), None)
-    if m is None:
-        return None
-    n, stored, recomputed, count = map(int, m.groups())
-    want_sum, want_count = model.at(n)
-    if stored != recomputed or stored != want_sum or count != want_count:
-        raise Failure(f"{where}: resumed step {n}: stored checksum {stored}, recomputed over the dict {recomputed}, "
-                      f"{count} entries; the model says checksum {want_sum}, {want_count} entries\n{p.transcript()}")
-    return n
-
-
-def write_loop_explicit(ctx, cycles):
-    arena = ctx.path("explicit.arena")
-    model = WriteLoopModel()
-    known = 0      # the last step known to be committed (acknowledged or resumed)
-    starts = 0
-    for c in range(1, cycles + 1):
-        p = ctx.spawn(ctx.pp(arena, script("pp_writeloop.py"), "explicit"), f"explicit-{c}")
-        delay = ctx.rng.uniform(0, 0.03) if ctx.rng.random() < 0.25 else ctx.rng.uniform(0.2, 0.5)
-        time.sleep(delay)
-        p.kill9()
-        n = check_start(p, model, f"explicit cycle {c}")
-        if n is not None:
-            starts += 1
-            # The commit of step known+1 may have completed without its "ack" printed.
-            if n not in (known, known + 1):
-                raise Failure(f"explicit cycle {c}: resumed step {n}, but the last acknowledged commit was step "
-                              f"{known} (only {known} or {known + 1} is possible)\n{p.transcript()}")
-            known = n
-            for l in p.lines:
-                m = re.fullmatch(r"ack (\d+) (\d+)", l)
-                if not m:
-                    continue
-                a, s = map(int, m.groups())
-                expect_equal(f"explicit cycle {c}: the step after {known}", a, known + 1)
-                expect_equal(f"explicit cycle {c}: the checksum acknowledged for step {a}", s, model.at(a)[0])
-                known = a
-        log(f"  explicit cycle {c:2d}: killed after {delay * 1000:5.1f} ms; resumed step {n}, last ack {known}")
-    p = ctx.spawn(ctx.pp(arena, script("pp_writeloop.py"), "explicit"), "explicit-final")
-    p.wait_line(r"start .*")
-    p.kill9()
-    n = check_start(p, model, "explicit, final start")
-    check(n in (known, known + 1), f"explicit, final start: resumed step {n}, last ack {known}")
-    check(starts >= cycles // 2, f"explicit: only {starts} of {cycles} runs got as far as printing their start line")
-    check(known >= 20, f"explicit: only {known} steps committed in {cycles} cycles")
-    return known
-
-
-def write_loop_periodic(ctx, cycles, interval_ms):
-    arena = ctx.path("periodic.arena")
-    model = WriteLoopModel()
-    prev = 0          # the step resumed last time
-    bound = 0         # no run so far can have reached beyond this step
-    advanced = 0
-    for c in range(1, cycles + 1):
-        p = ctx.spawn(ctx.pp(arena, "--commit-interval", str(interval_ms), script("pp_writeloop.py"), "periodic"),
-                      f"periodic-{c}")
-        delay = ctx.rng.uniform(0.25, 0.6)
-        time.sleep(delay)
-        p.kill9()
-        n = check_start(p, model, f"periodic cycle {c}")
-        reached = prev
-        if n is not None:
-            # Periodic commits only move forward, and never past what a run computed.
-            if n < prev:
-                raise Failure(f"periodic cycle {c}: resumed step {n}, older than the {prev} resumed before")
-            if n > bound:
-                raise Failure(f"periodic cycle {c}: resumed step {n}, but no run got beyond step {bound}")
-            if n > prev:
-                advanced += 1
-            prev = reached = n
-            for l in p.lines:
-                m = re.fullmatch(r"at (\d+)", l)
-                if m:
-                    reached = max(reached, int(m.group(1)))
-        # "at N" is printed every 500 steps, after the step's state is installed (a periodic
-        # commit may take it before the print): the run reached at most the next multiple.
-        bound = max(bound, (reached // 500 + 1) * 500)
-        log(f"  periodic cycle {c:2d}: killed after {delay * 1000:5.1f} ms; resumed step {n}")
-    check(advanced >= cycles // 3, f"periodic: the resumed step advanced in only {advanced} of {cycles} cycles: "
-                                   f"periodic commits do not seem to happen")
-    return prev
-
-
 def sc_kill_write_loop(ctx):
-    t0 = time.monotonic()
-    known = write_loop_explicit(ctx, 25)
-    t1 = time.monotonic()
-    last = write_loop_periodic(ctx, 20, 10)
-    log(f"  explicit: {known} steps committed, {t1 - t0:.1f} s; periodic (--commit-interval 10): resumed up to "
-        f"step {last}, {time.monotonic() - t1:.1f} s")
+    kill_write_loop(ctx, script("pp_writeloop.py"), explicit_slow=(0.2, 0.5), periodic_delays=(0.25, 0.6))
 
 
 # --------------------------------------------------------------------------- repl_pty
 
-ANSI = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[=>]|\][^\x07]*\x07)")
-
-
-class Pty:
-    """py-persist on a pseudo-terminal that is its controlling terminal (Ctrl-C works)."""
+class PyPty(Pty):
+    """py-persist's REPL on a pseudo-terminal: prompts ">>> " and "... "."""
 
     def __init__(self, ctx, cmd, name):
-        self.name = name
-        master, slave = os.openpty()
-        # Wide enough that the line editor never scrolls a long input line sideways.
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
-        env = dict(ctx.env, TERM="dumb")
-        env.pop("INPUTRC", None)
-
-        def controlling_terminal():
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=controlling_terminal,
-                                     env=env)
-        os.close(slave)
-        self.master = master
-        self.raw = b""
-        self.pos = 0
-        self.pid = self.proc.pid
-
-    def text(self):
-        return ANSI.sub(b"", self.raw).replace(b"\r", b"").decode(errors="replace")
-
-    def _pump(self, timeout):
-        """Reads what is there within `timeout`: "data", "idle" or "eof"."""
-        r, _, _ = select.select([self.master], [], [], timeout)
-        if not r:
-            return "idle"
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: the other side is closed
-            return "eof"
-        if not data:
-            return "eof"
-        self.raw += data
-        return "data"
-
-    def expect(self, pattern, timeout=LINE_TIMEOUT):
-        """Waits for `pattern` in the output after the last match; returns the match."""
-        rx = re.compile(pattern, re.S)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.text(), self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            left = deadline - time.monotonic()
-            ended = False
-            if left > 0 and self._pump(min(left, 0.2)) == "eof":
-                ended = self.proc.poll() is not None
-                time.sleep(0.05)
-            if left <= 0 or ended:
-                raise Failure(f"{self.name}: no {pattern!r} in the terminal output (status "
-                              f"{self.proc.poll()}); after the last match:\n{self.text()[self.pos:][-3000:]}")
-
-    def send(self, text):
-        os.write(self.master, text.encode())
-
-    def statement(self, line):
-        """Types one line and waits for its echo and the next primary prompt; returns
-        what was printed in between."""
-        self.send(line + "\n")
-        return self.expect(re.escape(line) + r"\n(.*?)>>> $").group(1)
+        super().__init__(ctx, cmd, name, r">>> $")
 
     def more(self, line):
         """Types a line that leaves a compound statement open: python3 answers with the
@@ -667,32 +251,13 @@ class Pty:
             raise Failure(f"{self.name}: after {line!r} the statement ran (output {m.group(1)!r}) and the primary "
                           f"prompt came back; python3 waits for the rest of the compound statement with '... '")
 
-    def wait_exit(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            self._pump(0.1)
-        while self._pump(0) == "data":
-            pass
-        if self.proc.poll() is None:
-            raise Failure(f"{self.name} did not exit:\n{self.text()[-3000:]}")
-        return self.proc.returncode
-
-    def kill9(self):
-        os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.close()
-
-    def close(self):
-        if self.master is None:
-            return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait()
-        os.close(self.master)
-        self.master = None
+    def ctrl_c(self, typed, wait):
+        """Types `typed`, waits `wait` seconds and presses Ctrl-C: python3 reports
+        KeyboardInterrupt and shows a new primary prompt."""
+        self.send(typed)
+        time.sleep(wait)
+        self.send("\x03")
+        self.expect(r"KeyboardInterrupt\n>>> $")
 
 
 def sc_repl_pty(ctx):
@@ -701,7 +266,7 @@ def sc_repl_pty(ctx):
     ptys = []
     try:
         # Session 1: define variables, a multi-line function and a class; Ctrl-D.
-        s = Pty(ctx, ctx.pp(arena), "REPL session 1")
+        s = PyPty(ctx, ctx.pp(arena), "REPL session 1")
         ptys.append(s)
         s.expect(r"Python 3\.11[^\n]*\npy-persist: a new persistent session in " + re.escape(arena) + r"\n>>> $")
         s.statement("x = 41")
@@ -714,67 +279,50 @@ def sc_repl_pty(ctx):
             s.more(line)
         s.statement("")
         s.statement("acc = Acc()")
-        out = s.statement("print('CHECK1', f(1), acc.add(5), acc.add(items[2]))")
-        check("CHECK1 84 5 8" in out, f"session 1: printed {out!r}, expected 'CHECK1 84 5 8'")
-        s.send("\x04")
-        rc = s.wait_exit()
-        check(rc == 0, f"session 1 ended with status {rc} after Ctrl-D:\n{s.text()[-2000:]}")
-        s.close()
+        s.check_statement("print('CHECK1', f(1), acc.add(5), acc.add(items[2]))", "CHECK1 84 5 8", "session 1")
+        s.ctrl_d()
 
         # Session 2: resumed; the definitions are there; then kill -9 after a statement.
-        s = Pty(ctx, ctx.pp(arena), "REPL session 2")
+        s = PyPty(ctx, ctx.pp(arena), "REPL session 2")
         ptys.append(s)
         m = s.expect(resumed_banner)
         check(m.group(3) == arena, f"session 2: the banner names {m.group(3)!r}, not the arena {arena!r}")
         check("new persistent session" not in s.text(), f"session 2 claims to be new:\n{s.text()}")
-        out = s.statement("print('CHECK2', x, items, f(2), acc.add(1), Acc.total, type(acc).__name__)")
-        check("CHECK2 41 [1, 2, 3] 86 9 9 Acc" in out, f"session 2: printed {out!r}")
+        s.check_statement("print('CHECK2', x, items, f(2), acc.add(1), Acc.total, type(acc).__name__)",
+                          "CHECK2 41 [1, 2, 3] 86 9 9 Acc", "session 2")
         out = s.statement("x * 1000 + len(items)")
         check(out.strip() == "41003", f"session 2: an expression statement displayed {out!r}, expected 41003")
-        out = s.statement("1/0")
-        check("ZeroDivisionError" in out, f"session 2: 1/0 printed {out!r}")
+        s.check_statement("1/0", "ZeroDivisionError", "session 2")
         s.statement("import palloc")
-        out = s.statement("print('EPOCH', palloc.epoch())")
-        e = int(re.search(r"EPOCH (\d+)", out).group(1))
+        e = int(s.statement_value("print('EPOCH', palloc.epoch())", r"EPOCH (\d+)"))
         s.statement("items.append(f(100))")
         # The prompt after a statement comes after its commit: kill -9 now.
         s.kill9()
 
         # Session 3: the killed session's last statement is there. Ctrl-C at the prompt and
         # in a running loop.
-        s = Pty(ctx, ctx.pp(arena), "REPL session 3")
+        s = PyPty(ctx, ctx.pp(arena), "REPL session 3")
         ptys.append(s)
         m = s.expect(resumed_banner)
         # One commit after each of `print(...)` and `items.append(...)`.
         expect_equal("session 3: the resumed epoch", int(m.group(1)), e + 2)
-        out = s.statement("print('CHECK3', items, acc.add(0), palloc.resumed())")
-        check("CHECK3 [1, 2, 3, 282] 9 True" in out, f"session 3: printed {out!r}")
-        s.send("half typed")
-        time.sleep(0.2)
-        s.send("\x03")
-        s.expect(r"KeyboardInterrupt\n>>> $")
-        out = s.statement("print('CHECK4', 'after Ctrl-C')")
-        check("CHECK4 after Ctrl-C" in out, f"session 3: after Ctrl-C at the prompt: {out!r}")
+        s.check_statement("print('CHECK3', items, acc.add(0), palloc.resumed())",
+                          "CHECK3 [1, 2, 3, 282] 9 True", "session 3")
+        s.ctrl_c("half typed", 0.2)
+        s.check_statement("print('CHECK4', 'after Ctrl-C')", "CHECK4 after Ctrl-C", "session 3")
         s.statement("n = 0")
         s.more("while True: n += 1")
-        s.send("\n")
-        time.sleep(0.5)
-        s.send("\x03")
-        s.expect(r"KeyboardInterrupt\n>>> $")
-        out = s.statement("print('CHECK5', n > 0)")
-        check("CHECK5 True" in out, f"session 3: the interrupted loop: {out!r}")
+        s.ctrl_c("\n", 0.5)
+        s.check_statement("print('CHECK5', n > 0)", "CHECK5 True", "session 3")
         s.statement("x = 'three'")
-        s.send("\x04")
-        rc = s.wait_exit()
-        check(rc == 0, f"session 3 ended with status {rc}:\n{s.text()[-2000:]}")
-        s.close()
+        s.ctrl_d()
 
         rc, out, err = ctx.run(ctx.pp(arena, "-c", "print(x, items[-1], acc.add(1), n > 0)"))
         check(rc == 0 and out == "three 282 10 True\n", f"after session 3: status {rc}, output {out!r}, {err!r}")
 
         # Session 4, with periodic commits: a loop killed with -9 comes back with the progress
         # of its last periodic commit, at the prompt.
-        s = Pty(ctx, ctx.pp(arena, "--commit-interval", "50"), "REPL session 4")
+        s = PyPty(ctx, ctx.pp(arena, "--commit-interval", "50"), "REPL session 4")
         ptys.append(s)
         s.expect(resumed_banner)
         s.statement("n = 0")
@@ -1023,28 +571,6 @@ def sc_stdio(ctx):
 
 # ------------------------------------------------------------------------- refusals
 
-def elf_build_id(data):
-    """(offset, length) of the GNU build-id bytes in an ELF64 little-endian file."""
-    check(data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not an ELF64 little-endian file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-
-    def section(i):
-        name, typ, flags, addr, off, size = struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
-        return name, typ, off, size
-
-    _, _, stroff, _ = section(shstrndx)
-    for i in range(shnum):
-        name, typ, off, size = section(i)
-        end = data.index(b"\0", stroff + name)
-        if data[stroff + name:end] == b".note.gnu.build-id":
-            namesz, descsz, ntype = struct.unpack_from("<III", data, off)
-            check(ntype == 3, f"the build-id note has type {ntype}")
-            desc = off + 12 + (namesz + 3) // 4 * 4
-            return desc, descsz
-    raise Failure("no .note.gnu.build-id section")
-
-
 def refused(ctx, cmd, what, must_name=None, input_text=""):
     """Runs cmd; it must exit 70 with a message that suggests --fresh (and names
     `must_name`) and print nothing on stdout. Returns stderr."""
@@ -1060,22 +586,8 @@ def refused(ctx, cmd, what, must_name=None, input_text=""):
 
 
 def refusal_changed_binary(ctx):
-    bindir = ctx.path("bin")
-    os.mkdir(bindir)
-    copy = os.path.join(bindir, "py-persist")
-    shutil.copy2(ctx.args.py_persist, copy)
-    with open(copy, "rb") as f:
-        original = f.read()
-    off, n = elf_build_id(original)
-    changed = bytearray(original)
-    changed[off] ^= 0xff
-    old_id, new_id = original[off:off + n].hex(), changed[off:off + n].hex()
-
-    def install(data):
-        with open(copy, "r+b") as f:  # in place: same file, same path
-            f.seek(off)
-            f.write(data[off:off + 1])
-
+    binary = ChangedCopy(ctx.args.py_persist, ctx.path("bin"))
+    copy = binary.path
     arena = ctx.path("changed.arena")
     counter = script("pp_counter.py")
 
@@ -1088,20 +600,16 @@ def refusal_changed_binary(ctx):
 
     count(1)
     count(2)
-    install(changed)
-    readelf = shutil.which("readelf")
-    if readelf:
-        shown = subprocess.run([readelf, "-n", copy], capture_output=True, text=True).stdout
-        check(new_id in shown, f"readelf does not show the changed build-id {new_id}:\n{shown}")
+    binary.change()
     # The changed copy still runs (a fresh arena works) ...
     count(1, arena_path=ctx.path("other.arena"))
     # ... but refuses the state the unchanged one committed.
     err = refused(ctx, [copy, "--arena", arena, counter, "return"],
-                  f"the changed executable (build-id {old_id} -> {new_id})", must_name=copy)
+                  f"the changed executable (build-id {binary.old_id} -> {binary.new_id})", must_name=copy)
     log(f"    changed build-id refused (status 70): {message(ctx, err, 260)}")
-    install(original)
+    binary.restore()
     count(3)  # the refusal left the state alone
-    install(changed)
+    binary.change()
     err = count(1, extra=("--fresh",))
     m = re.search(r"(" + re.escape(arena) + r"\.bak-\S+)", err)
     backups = [f for f in os.listdir(ctx.dir) if f.startswith("changed.arena.bak-") and ".wal" not in f]
@@ -1109,7 +617,7 @@ def refusal_changed_binary(ctx):
     backup = os.path.join(ctx.dir, backups[0])
     check(m is None or m.group(1).rstrip(".,;:)") == backup, f"--fresh names {m and m.group(1)}, found {backup}")
     count(2)
-    install(original)
+    binary.restore()
     count(4, arena_path=backup)  # the backup is the old state
     log(f"    --fresh started over and kept {backups[0]}, which the original executable resumes")
 
@@ -1344,44 +852,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--py-persist", required=True)
-    ap.add_argument("--workdir", required=True, help="where the temporary directory is made")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    args = ap.parse_args()
-    args.py_persist = os.path.abspath(args.py_persist)
-    if not os.access(args.py_persist, os.X_OK):
-        print(f"test_py.py: --py-persist {args.py_persist} is not an executable", file=sys.stderr)
-        return 1
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    os.makedirs(args.workdir, exist_ok=True)
-    directory = tempfile.mkdtemp(prefix=f"py-{args.scenario}-", dir=os.path.abspath(args.workdir))
-    ctx = Ctx(args, directory, random.Random(seed))
-    log(f"{args.scenario}: seed {seed}, directory {directory}")
-    t0 = time.monotonic()
-    status = 1
-    try:
-        SCENARIOS[args.scenario](ctx)
-        status = 0
-        log(f"PASS {args.scenario} ({time.monotonic() - t0:.1f} s)")
-    except Skip as e:
-        status = 77
-        log(f"SKIP {args.scenario}: {e}")
-    except Failure as e:
-        log(f"FAIL {args.scenario} (seed {seed}): {e}")
-    except Exception:
-        log(f"FAIL {args.scenario} (seed {seed}): unexpected error in the test\n{traceback.format_exc()}")
-    finally:
-        ctx.cleanup()
-        if args.keep:
-            log(f"kept {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-    return status
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interp_test.main(__doc__, "test_py.py", "py", SCENARIOS, [("--py-persist", None)], PyCtx))

@@ -4,11 +4,11 @@
                                      kill (palloc.commit(), prints COMMITTED, waits on stdin)
 
 Every run prints "CHECK NAME VALUE" lines; test_py.py computes the values it expects on its
-own (run k sees the effects of runs 1..k-1 and advances everything once more).
+own (run k sees the effects of runs 1..k-1 and advances everything once more). The driver
+imports initial_values() and canon() from this file (as a module, so the part below
+`if __name__ == "__main__"` does not run) and evolves the data in its own process.
 """
 import sys
-
-import palloc
 
 
 def say(*parts):
@@ -32,23 +32,18 @@ def canon(x, path=()):
     return repr(x)
 
 
-def build(seed):
-    """The state of the first run. Everything lives in one namespace object S."""
+def initial_values():
+    """S's attributes in the first run that are plain values: `data` (values of many
+    types, one list twice, the dict inside itself) and containers, dates, numbers and a
+    JSON document that every run advances."""
     import collections
     import datetime
     import decimal
     import fractions
-    import functools
     import json
-    import random
-    import re
-    import types
-    import weakref
 
-    S = types.SimpleNamespace()
-    S.runs = 0
     shared = ["shared", 1]
-    S.data = {
+    data = {
         "str": "h\u00e9llo w\u00f6rld \u2603 \U0001F600",
         "bytes": bytes(range(256)),
         "bytearray": bytearray(b"abc"),
@@ -67,7 +62,38 @@ def build(seed):
         "shared1": shared,
         "shared2": shared,
     }
-    S.data["self"] = S.data
+    data["self"] = data
+    Point = collections.namedtuple("Point", "x y")
+    tz = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    base = datetime.datetime(2024, 2, 28, 23, 30, tzinfo=tz)
+    return dict(
+        data=data,
+        od=collections.OrderedDict((c, i) for i, c in enumerate("abcde")),
+        dd=collections.defaultdict(list),
+        dq=collections.deque(maxlen=4),
+        counter=collections.Counter("mississippi"),
+        Point=Point,
+        pt=Point(1, 2),
+        base=base,
+        stamp=base,
+        delta=datetime.timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1),
+        dctx=decimal.Context(prec=40, rounding=decimal.ROUND_DOWN),
+        dacc=decimal.Decimal(0),
+        facc=fractions.Fraction(0),
+        json=json.loads('{"name": "doc", "values": [1, 2.5, null, true, "x\\u00e9"], "runs": []}'),
+    )
+
+
+def build(seed):
+    """The state of the first run. Everything lives in one namespace object S."""
+    import decimal
+    import functools
+    import random
+    import re
+    import types
+    import weakref
+
+    S = types.SimpleNamespace(runs=0, **initial_values())
     S.keys = {f"key{i}": i for i in range(1000)}
     S.hash_abc = hash("abc")
 
@@ -129,27 +155,9 @@ def build(seed):
     S.fib = fib()
     S.squares = (x * x for x in range(1000))
 
-    S.od = collections.OrderedDict((c, i) for i, c in enumerate("abcde"))
-    S.dd = collections.defaultdict(list)
-    S.dq = collections.deque(maxlen=4)
-    S.counter = collections.Counter("mississippi")
-    Point = collections.namedtuple("Point", "x y")
-    S.Point = Point
-    S.pt = Point(1, 2)
-
     S.pat = re.compile(r"(?P<word>[a-z]+)-(?P<num>\d+)", re.I)
 
-    tz = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
-    S.base = datetime.datetime(2024, 2, 28, 23, 30, tzinfo=tz)
-    S.stamp = S.base
-    S.delta = datetime.timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
-
-    S.dctx = decimal.Context(prec=40, rounding=decimal.ROUND_DOWN)
-    S.dacc = decimal.Decimal(0)
     decimal.getcontext().prec = 33  # the thread's own context, kept with the thread state
-    S.facc = fractions.Fraction(0)
-
-    S.json = json.loads('{"name": "doc", "values": [1, 2.5, null, true, "x\\u00e9"], "runs": []}')
 
     random.seed(seed)
     S.rng = random.Random(seed + 1)
@@ -246,14 +254,17 @@ def advance_and_check(S):
         sum(r() is not None for r in S.refs))
 
 
-if "S" not in globals():
-    S = build(int(sys.argv[1]))
-advance_and_check(S)
+if __name__ == "__main__":
+    import palloc
 
-how = sys.argv[2]
-if how == "kill":
-    palloc.commit()
-    say("COMMITTED")
-    sys.stdin.readline()
-elif how == "sysexit":
-    raise SystemExit(5)
+    if "S" not in globals():
+        S = build(int(sys.argv[1]))
+    advance_and_check(S)
+
+    how = sys.argv[2]
+    if how == "kill":
+        palloc.commit()
+        say("COMMITTED")
+        sys.stdin.readline()
+    elif how == "sysexit":
+        raise SystemExit(5)

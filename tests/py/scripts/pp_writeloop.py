@@ -7,53 +7,17 @@
 At start it prints "start N SUM RECOMPUTED COUNT": the resumed step number, the stored
 checksum, the checksum recomputed over the dict, and the number of entries.
 """
+import os
 import sys
 
 import palloc
 
-W, M = 300, 1 << 32
-
-
-def fnv1a(data):
-    h = 2166136261
-    for b in data:
-        h = ((h ^ b) * 16777619) % M
-    return h
-
-
-def val(k):
-    return ("%x." % k) * (1 + k % 7)
-
-
-def f(k, v):
-    """The contribution of one entry: FNV-1a of the value mixed with the key."""
-    return (k * 2654435761 + fnv1a(v.encode())) % M
-
-
-def recompute(t):
-    return sum(f(k, v) for k, v in t.items()) % M, len(t)
-
-
-def step(t, s, n):
-    """Step n on dict t whose checksum is s; returns the new checksum."""
-    def put(k, v):
-        nonlocal s
-        old = t.pop(k, None)
-        if old is not None:
-            s = (s - f(k, old)) % M
-        if v is not None:
-            t[k] = v
-            s = (s + f(k, v)) % M
-
-    put(n, val(n))
-    if n % 3 == 0:
-        put(n - 1, None)
-    if n > W:
-        put(n - W, None)
-    if n % 5 == 0 and (n - 2) in t:
-        put(n - 2, t[n - 2] + "+")
-    return s
-
+# The loop's steps are tests/common/write_loop.py, which the driver replays on its own to
+# know the dict after any step. (The entry stays in sys.path across restarts: added once.)
+_common = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common"))
+if _common not in sys.path:
+    sys.path.insert(0, _common)
+from write_loop import recompute, step
 
 if "S" not in globals():
     S = (0, 0, {})  # (step, checksum, dict)
