@@ -13,6 +13,8 @@
 #include <fstream>
 #include <new>
 
+#include <xxhash.h>
+
 #include "binaries.h"
 #include "fork.h"
 #include "lock.h"
@@ -345,6 +347,20 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     }
     pages.push_back({reinterpret_cast<const void *>(a), pgno});
   }
+  // Pages written but unchanged (a reference count raised and dropped again) are left
+  // out; their new hashes are kept only once the record is written.
+  std::vector<std::pair<uint64_t, uint64_t>> new_hashes;
+  if (skip_unchanged_) {
+    size_t kept = 0;
+    new_hashes.reserve(pages.size());
+    for (const PageRef &p : pages) {
+      const uint64_t h = XXH3_64bits(p.addr, layout_.page_size) | 1;  // never 0, "unknown"
+      if (p.pgno < page_hash_.size() && page_hash_[p.pgno] == h) continue;
+      new_hashes.emplace_back(p.pgno, h);
+      pages[kept++] = p;
+    }
+    pages.resize(kept);
+  }
   const uint64_t epoch = epoch_ + 1;
   uint64_t bytes = 0;
   uint64_t durable;
@@ -357,6 +373,10 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     pending_ = std::move(dirty);  // the next commit writes them
     return s.with_context("commit of epoch " + std::to_string(epoch) + " failed; epoch " + std::to_string(epoch_) +
                           " is intact");
+  }
+  for (const auto &[pgno, h] : new_hashes) {
+    if (pgno >= page_hash_.size()) page_hash_.resize(std::max<size_t>(pgno + 1, page_hash_.size() * 3 / 2), 0);
+    page_hash_[pgno] = h;
   }
   epoch_ = epoch;
   committed_ = staged_;
@@ -380,6 +400,12 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
   }
   *out_epoch = epoch;
   return ok_status();
+}
+
+void Arena::skip_unchanged_pages(bool on) {
+  std::lock_guard<std::mutex> lk(mu_);
+  skip_unchanged_ = on && tracker_ && std::strcmp(tracker_->name(), "uffd") == 0;  // hash compares already
+  if (!skip_unchanged_) page_hash_.clear();
 }
 
 Status Arena::commit_wait(uint64_t epoch) {

@@ -30,6 +30,11 @@ class Arena {
   // soon as it returns); wait makes it durable as the durability mode asks.
   Status commit_capture(uint64_t *epoch);
   Status commit_wait(uint64_t epoch);
+  // Leave out of commits the pages reported written whose content equals what the last
+  // commit wrote of them (uffd tracking reports writes, not changes). Only for callers
+  // that commit with no other thread writing (the persistent heap's barrier): a page
+  // changed and changed back during a capture could otherwise be skipped later.
+  void skip_unchanged_pages(bool on);
   Status sync();
   // Folds the logs into the data file now if they hold more than the checkpoint
   // threshold, so the next open has little to replay. The persistent heap calls it at
@@ -91,6 +96,8 @@ class Arena {
   ArenaState staged_;                  // state the next commit records
   std::vector<LiveRegion> regions_;
   std::vector<uintptr_t> pending_;     // dirty pages a failed commit must still write
+  bool skip_unchanged_ = false;        // see skip_unchanged_pages
+  std::vector<uint64_t> page_hash_;    // by file page: XXH3 of the content last written (0: unknown)
   Status poisoned_;                    // a failed sync: no further commit is safe
   uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
   uint64_t stat_checkpoints_ = 0;

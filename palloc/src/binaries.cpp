@@ -58,9 +58,6 @@ std::vector<Module> loaded_modules(const void *probe) {
       [](dl_phdr_info *info, size_t, void *arg) -> int {
         auto *c = static_cast<Ctx *>(arg);
         Module m;
-        m.path = canonical(info->dlpi_name);
-        m.load_address = info->dlpi_addr;
-        m.build_id = build_id_of(info);
         for (int i = 0; i < info->dlpi_phnum; i++) {
           const ElfW(Phdr) &ph = info->dlpi_phdr[i];
           if (ph.p_type != PT_LOAD) continue;
@@ -68,6 +65,12 @@ std::vector<Module> loaded_modules(const void *probe) {
           if (c->probe >= lo && c->probe < lo + ph.p_memsz) m.contains = true;
         }
         if (info->dlpi_name && std::strstr(info->dlpi_name, "linux-vdso")) return 0;
+        // Resolving a path costs a readlink per component: with a probe, only the
+        // module that contains it is needed (an interpreter registers dozens of regions).
+        if (c->probe && !m.contains) return 0;
+        m.path = canonical(info->dlpi_name);
+        m.load_address = info->dlpi_addr;
+        m.build_id = build_id_of(info);
         c->mods.push_back(std::move(m));
         return 0;
       },

@@ -156,6 +156,7 @@ void open_persistent(const char *path) {
   if (kind == PALLOC_META_FOREIGN)
     fail("the arena holds data written through the arena API, not a heap; use another path for the heap");
   if (kind == PALLOC_META_VERSION) fail(std::string(detail) + "; run the program with the palloc build that created it");
+  arena->impl->skip_unchanged_pages(true);  // commits run under the barrier
   g_arena = arena;
   g_base = base;
   g_backed.store(palloc_size(arena));

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "datafile.h"
+#include "api_arena.h"
 #include "palloc.h"
 #include "unit_util.h"
 
@@ -266,6 +267,35 @@ std::string tracker_name(const ::testing::TestParamInfo<palloc_tracker_kind> &p)
 }
 INSTANTIATE_TEST_SUITE_P(Trackers, ArenaByTracker, ::testing::Values(PALLOC_TRACKER_UFFD, PALLOC_TRACKER_HASH),
                          tracker_name);
+
+// With skip_unchanged_pages (what the persistent heap turns on), a page written but left
+// as the last commit wrote it is not logged again; one changed and changed back between
+// two commits is (the comparison is with the last commit, not with the page's past).
+TEST_F(Arena, UnchangedWrittenPagesAreSkippedButChangesBackAreNot) {
+  if (!palloc_uffd_supported()) GTEST_SKIP() << "no uffd tracker here";
+  {
+    ArenaPtr a = open(opts(PALLOC_TRACKER_UFFD));
+    ASSERT_TRUE(a);
+    a->impl->skip_unchanged_pages(true);
+    for (size_t i = 0; i < 4; i++) unit::fill_page(page(a.get(), i), i, 1);
+    ASSERT_EQ(palloc_commit(a.get()), 1);
+    EXPECT_EQ(stats_of(a.get()).last_commit_pages, 4u);
+    for (size_t i = 0; i < 4; i++) unit::fill_page(page(a.get(), i), i, 1);  // same bytes again
+    ASSERT_EQ(palloc_commit(a.get()), 2);
+    EXPECT_EQ(stats_of(a.get()).last_commit_pages, 0u);
+    unit::fill_page(page(a.get(), 2), 2, 2);
+    ASSERT_EQ(palloc_commit(a.get()), 3);
+    EXPECT_EQ(stats_of(a.get()).last_commit_pages, 1u);
+    unit::fill_page(page(a.get(), 2), 2, 1);  // back to what epoch 1 had: still a change
+    ASSERT_EQ(palloc_commit(a.get()), 4);
+    EXPECT_EQ(stats_of(a.get()).last_commit_pages, 1u);
+    EXPECT_EQ(palloc_close(a.release()), PALLOC_OK);
+  }
+  ArenaPtr a = open(opts(PALLOC_TRACKER_UFFD));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(palloc_epoch(a.get()), 4u);
+  for (size_t i = 0; i < 4; i++) EXPECT_TRUE(unit::page_has(page(a.get(), i), i, 1)) << "page " << i;
+}
 
 TEST_F(Arena, RootArgumentsAreChecked) {
   ArenaPtr a = open();
