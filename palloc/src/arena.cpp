@@ -402,6 +402,13 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
   return ok_status();
 }
 
+void Arena::sync_in_background() {
+  if (opts_.durability != PALLOC_DURABILITY_SYNC) return;  // async: the loop syncs anyway; none: never
+  std::lock_guard<std::mutex> bl(bg_mu_);
+  bg_sync_ = true;
+  bg_cv_.notify_all();
+}
+
 void Arena::skip_unchanged_pages(bool on) {
   std::lock_guard<std::mutex> lk(mu_);
   skip_unchanged_ = on && tracker_ && std::strcmp(tracker_->name(), "uffd") == 0;  // hash compares already
@@ -524,12 +531,12 @@ void Arena::background_loop() {
     if (async)
       bg_cv_.wait_for(bl, period);
     else
-      bg_cv_.wait(bl, [this] { return bg_stop_ || bg_checkpoint_; });
+      bg_cv_.wait(bl, [this] { return bg_stop_ || bg_checkpoint_ || bg_sync_; });
     if (bg_stop_) break;
-    const bool ckpt = bg_checkpoint_;
-    bg_checkpoint_ = false;
+    const bool ckpt = bg_checkpoint_, want_sync = bg_sync_;
+    bg_checkpoint_ = bg_sync_ = false;
     bl.unlock();
-    if (async) (void)wait_durable(epoch());
+    if (async || want_sync) (void)wait_durable(epoch());
     if (ckpt) {
       std::lock_guard<std::mutex> cl(ckpt_mu_);
       std::unique_lock<std::mutex> lk(mu_);

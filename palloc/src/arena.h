@@ -30,6 +30,9 @@ class Arena {
   // soon as it returns); wait makes it durable as the durability mode asks.
   Status commit_capture(uint64_t *epoch);
   Status commit_wait(uint64_t epoch);
+  // Instead of commit_wait: in sync mode, the background thread makes the last capture
+  // durable soon (a commit_wait or sync later still waits for it).
+  void sync_in_background();
   // Leave out of commits the pages reported written whose content equals what the last
   // commit wrote of them (uffd tracking reports writes, not changes). Only for callers
   // that commit with no other thread writing (the persistent heap's barrier): a page
@@ -119,6 +122,7 @@ class Arena {
   std::condition_variable bg_cv_;
   bool bg_stop_ = false;
   bool bg_checkpoint_ = false;
+  bool bg_sync_ = false;
   std::thread *bg_ = nullptr;
 
   std::atomic<bool> detached_{false};

@@ -201,7 +201,7 @@ void init() {
   g_init_state.store(2, std::memory_order_release);
 }
 
-int64_t commit() {
+int64_t commit(bool wait) {
   RuntimeScope runtime;
   if (mode() != kPersistent) {
     return -static_cast<int64_t>(report_not_persistent());
@@ -211,7 +211,8 @@ int64_t commit() {
   uint64_t epoch = 0;
   Status s = g_arena->impl->commit_capture(&epoch);
   barrier::end();
-  if (s.ok()) s = g_arena->impl->commit_wait(epoch);
+  if (s.ok() && wait) s = g_arena->impl->commit_wait(epoch);
+  if (s.ok() && !wait) g_arena->impl->sync_in_background();
   if (!s.ok()) {
     set_last_error(s);
     return -static_cast<int64_t>(s.code());
@@ -283,6 +284,11 @@ int palloc_heap_resumed(void) {
 int64_t palloc_heap_commit(void) {
   heap::init();
   return heap::commit();
+}
+
+int64_t palloc_heap_commit_background(void) {
+  heap::init();
+  return heap::commit(false);
 }
 
 uint32_t palloc_heap_claim_commit_interval(void) {

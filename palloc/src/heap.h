@@ -26,6 +26,8 @@ inline Mode mode() { return static_cast<Mode>(g_mode.load(std::memory_order_rela
 void init();
 
 // Barrier, save, commit. Returns the epoch or minus a palloc_status.
-int64_t commit();
+// wait: return only once the commit is as durable as the mode asks; otherwise once it is
+// captured (it survives a crash of the process), the disk catching up in the background.
+int64_t commit(bool wait = true);
 
 }  // namespace palloc::heap

@@ -73,7 +73,9 @@ int64_t commit(CommitKind kind, std::string *why) {
   fflush(stderr);
   const auto t0 = std::chrono::steady_clock::now();
   image::capture(record(), !ppi_stack_is_empty(PyThreadState_Get()));
-  const int64_t epoch = palloc_heap_commit();
+  // Periodic commits do not wait for the disk (it catches up in the background); the
+  // others return durable, as --durability asks.
+  const int64_t epoch = kind == CommitKind::kPeriodic ? palloc_heap_commit_background() : palloc_heap_commit();
   if (epoch < 0) {
     *why = std::string("the commit failed: ") + palloc_last_error();
     return -1;
