@@ -27,50 +27,16 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../lib.sh
 . "$here/../lib.sh"
-build=
-quick=0
-reps=
-limit=
-lib=
-allow_missing=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --quick) quick=1 ;;
-    --lib) lib=${2:?--lib needs a path}; shift ;;
-    --lib=*) lib=${1#--lib=} ;;
-    --reps) reps=${2:?--reps needs a number}; shift ;;
-    --reps=*) reps=${1#--reps=} ;;
-    --timeout) limit=${2:?--timeout needs seconds}; shift ;;
-    --timeout=*) limit=${1#--timeout=} ;;
-    --allow-missing) allow_missing=1 ;;
-    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "run.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
-    *) [ -z "$build" ] || { echo "run.sh: one BUILD_DIR only" >&2; exit 1; }; build=$1 ;;
-  esac
-  shift
-done
-build=$(resolve_build "$build") || exit 1
-[ -n "$reps" ] || { [ $quick = 1 ] && reps=1 || reps=3; }
-need_positive "$reps" "--reps wants a positive number"
-[ -n "$limit" ] || { [ $quick = 1 ] && limit=60 || limit=300; }
-need_positive "$limit" "--timeout wants a positive number of seconds"
+lib=''
+value_opts=(--lib lib "a path")
+parse_args "$@"
+common_args 1 3 60 300
 lib=${lib:-$build/lib/libpalloc.so}
 bin=$build/bin
-out_dir=$build/bench
-out=$out_dir/alloc-results.txt
+result_dirs alloc-results.txt alloc-logs
 scratch=$out_dir/alloc-scratch
-logs=$out_dir/alloc-logs
-mkdir -p "$out_dir" "$scratch"
-rm -rf "$logs"
-mkdir -p "$logs"
-
-say() { echo "run.sh: $*" >&2; }
-
-gnu_time=/usr/bin/time
-if ! "$gnu_time" -f %e true >/dev/null 2>&1; then
-  say "GNU time is needed at $gnu_time (Debian package 'time'): apt-get install time"
-  exit 1
-fi
+mkdir -p "$scratch"
+need_gnu_time
 
 # ---- the workloads ----
 benches=(larson xmalloc cache-scratch small realloc trace lua python)
@@ -89,6 +55,7 @@ python=/usr/bin/python3
 qarg=(); [ $quick = 1 ] && qarg=(--quick)
 scale=1; [ $quick = 1 ] && scale=0.05
 
+row_label() { echo "$1"; }
 # bench_cmd NAME: the command line of a workload, in the array `cmd`
 bench_cmd() {
   case $1 in
@@ -193,38 +160,18 @@ run_one() {
 }
 
 start=$(date +%s)
-for b in "${benches[@]}"; do
-  say "$b"
-  for ((r = 1; r <= reps; r++)); do
-    for c in "${configs[@]}"; do
-      key="$b|$c"
-      [ -n "${skip[$c]:-}" ] && continue
-      [ "${status[$key]:-}" = FAILED ] && continue
-      run_one "$b" "$c" "$r"
-    done
-  done
-done
+run_cells
 rm -rf "$scratch/run"
 rmdir "$scratch" 2>/dev/null
 
 # ---- tables ----
-# cell_value BENCH CONFIG METRIC -> prints the median value, or a word saying why there is none
-cell_value() {
-  local key="$1|$2"
-  if [ -n "${skip[$2]:-}" ]; then echo n/a; return; fi
-  case ${status[$key]:-} in FAILED) echo FAILED; return ;; missing) echo missing; return ;; esac
-  if [ "$3" = time ]; then echo "${times[$key]:-}" | median; else echo "${rss[$key]:-}" | median; fi
-}
-row_label() { echo "$1"; }
 table_head=benchmark table_nw=14 table_w=18 table_base=mimalloc
 table_geomeans=("geomean (all)=benches" "geomean (MT)=mt_benches")
 
-rev=$(source_rev "$here/../..")
-cpu=$(cpu_model)
 tmp=$out.partial
 {
-  echo "palloc allocator benchmarks — $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([ $quick = 1 ] && echo ' (--quick)')"
-  echo "source: $rev; machine: $(nproc) CPUs (${cpu:-unknown}), Linux $(uname -r)"
+  report_title "palloc allocator benchmarks"
+  source_line
   echo "each cell: median of $reps run(s) as measured by GNU time; in parentheses: ratio to stock mimalloc"
   echo "libpalloc.so: $lib"
   for note in "${notes[@]}"; do echo "note: $note"; done

@@ -38,224 +38,37 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=SCRIPTDIR/../lib.sh
-. "$here/../lib.sh"
-build=
-quick=0
-reps=
-sizes=
-pickle_mb=
-pp=
-drop=0
-limit=600
-keep=0
-allow_missing=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --quick) quick=1 ;;
-    --reps) reps=${2:?--reps needs a number}; shift ;;
-    --reps=*) reps=${1#--reps=} ;;
-    --sizes) sizes=${2:?--sizes needs a list}; shift ;;
-    --sizes=*) sizes=${1#--sizes=} ;;
-    --pickle-size) pickle_mb=${2:?--pickle-size needs MB}; shift ;;
-    --pickle-size=*) pickle_mb=${1#--pickle-size=} ;;
-    --py-persist) pp=${2:?--py-persist needs a path}; shift ;;
-    --py-persist=*) pp=${1#--py-persist=} ;;
-    --drop-caches) drop=1 ;;
-    --timeout) limit=${2:?--timeout needs seconds}; shift ;;
-    --timeout=*) limit=${1#--timeout=} ;;
-    --keep) keep=1 ;;
-    --allow-missing) allow_missing=1 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "resume.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
-    *) [ -z "$build" ] || { echo "resume.sh: one BUILD_DIR only" >&2; exit 1; }; build=$1 ;;
-  esac
-  shift
-done
-say() { echo "resume.sh: $*" >&2; }
-build=$(resolve_build "$build") || exit 1
-[ -n "$reps" ] || { if [ $quick = 1 ]; then reps=1; else reps=5; fi; }
-[ -n "$sizes" ] || { if [ $quick = 1 ]; then sizes=10,100; else sizes=10,1024,4096; fi; }
-[ -n "$pickle_mb" ] || { if [ $quick = 1 ]; then pickle_mb=100; else pickle_mb=1024; fi; }
-for v in "$reps" "$pickle_mb" "$limit"; do
-  need_positive "$v" "--reps, --pickle-size and --timeout want positive numbers"
-done
-IFS=, read -r -a size_list <<<"$sizes"
-for mb in "${size_list[@]}"; do
-  need_positive "$mb" "--sizes wants positive numbers of MB: $sizes"
-done
-case ",$sizes," in *",$pickle_mb,"*) ;; *) size_list+=("$pickle_mb") ;; esac
-mapfile -t size_list < <(printf '%s\n' "${size_list[@]}" | sort -n -u)
-if [ $drop = 1 ] && ! [ -w /proc/sys/vm/drop_caches ]; then
-  say "--drop-caches needs root (cannot write /proc/sys/vm/drop_caches)"; exit 1
-fi
-pp=${pp:-$build/bin/py-persist}
-out_dir=$build/bench
-out=$out_dir/py-resume.txt
-logs=$out_dir/py-resume-logs
-# The timing helper of the Lua benchmarks serves here unchanged.
-timecmd=$here/../lua/timecmd.py
+# shellcheck source=SCRIPTDIR/../interp_bench.sh
+. "$here/../interp_bench.sh"
+baseline=python3.11 persist_name=py-persist
+resume_args py --pickle-size pickle_mb 100 1 5 "$@"
 heap=$here/heap.py
-mkdir -p "$out_dir"
-rm -rf "$logs"
-mkdir -p "$logs"
+need_python
+timecmd_python=$python
+skip_persist_if_missing "py-persist: $persist is missing: only the python3.11 and pickle rows are measured"
+say_notes
 
-# Debian's interpreter by its full path: `python3` on PATH may be another build.
-python=/usr/bin/python3.11
-[ -x "$python" ] || { say "Debian's python3.11 is needed at $python (Debian package python3.11)"; exit 1; }
-[ -x /usr/bin/time ] || { say "GNU time is needed at /usr/bin/time (Debian package time)"; exit 1; }
-notes=()
-missing=0
-have_pp=1
-if [ ! -x "$pp" ]; then
-  have_pp=0; missing=1
-  notes+=("py-persist: $pp is missing: only the python3.11 and pickle rows are measured")
-fi
-for note in "${notes[@]}"; do say "$note"; done
-
-scratch=$(mktemp -d "$out_dir/py-resume-scratch.XXXXXX")
-# shellcheck disable=SC2317  # called from the trap
-cleanup() {
-  if [ "$keep" = 1 ]; then say "kept $scratch"; else rm -rf "$scratch"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-failed=0
-fail() { failed=1; say "FAILED: $*"; }
-
-# timed OUTFILE TIMECMD-ARGS... -- CMD...: runs timecmd.py; sets `res` to its result line
-# ("median min max rss") or returns 1 (reported by timecmd.py on stderr).
-timed() {
-  local outf=$1; shift
-  res=$("$python" "$timecmd" --timeout "$limit" --out "$outf" "$@") || return 1
-}
-ms() { awk -v s="$1" 'BEGIN{ printf "%.2f", s * 1000 }'; }
-avail_kb() { df -Pk "$1" | awk 'NR==2{print $4}'; }
-mem_avail_kb() { awk '/^MemAvailable:/{print $2}' /proc/meminfo; }
-disk_mib() { du -smc "$@" 2>/dev/null | awk 'END{print $1}'; }
 # in_process FILE PATTERN: the median of the numbers heap.py reported on stderr after
 # PATTERN (e.g. "pickle.load ") in FILE
 in_process() { sed -n "s/^heap.py: $2\([0-9.]*\) s$/\1/p" "$1" | median; }
-cold=()
-[ $drop = 1 ] && cold=(--before 'sync; echo 3 > /proc/sys/vm/drop_caches')
 
-start=$(date +%s)
-say "scratch: $scratch; free disk $(( $(avail_kb "$scratch") / 1048576 )) GiB, available memory $(( $(mem_avail_kb) / 1048576 )) GiB"
+resume_scratch py-resume-scratch
 
 # ---- 1. build the heaps (one py-persist run each; it commits at exit) ----
-declare -A built=() b_time=() b_rss=() b_disk=() b_disk2=() b_first=() b_summary=() b_sum=()
-sizes_ok=()
-if [ $have_pp = 1 ]; then
-  for mb in "${size_list[@]}"; do
-    need_disk=$(( (3 * mb + 2048) * 1024 )) need_mem=$(( (2 * mb + 2048) * 1024 ))
-    if [ "$(avail_kb "$scratch")" -lt $need_disk ]; then
-      notes+=("heap $mb MB skipped: less than $(( need_disk / 1048576 )) GiB of free disk")
-      say "${notes[-1]}"; continue
-    fi
-    if [ "$(mem_avail_kb)" -lt $need_mem ]; then
-      notes+=("heap $mb MB skipped: less than $(( need_mem / 1048576 )) GiB of available memory")
-      say "${notes[-1]}"; continue
-    fi
-    arena=$scratch/heap-$mb.arena
-    say "building a $mb MB heap with py-persist (then it commits at exit)"
-    if ! timed "$logs/build-$mb.out" --rss wrap --timeout $(( 3 * limit )) --log "$logs/build-$mb.err" -- \
-         "$pp" --arena "$arena" "$heap" build "$mb"; then
-      fail "building the $mb MB heap: $pp --arena $arena $heap build $mb (log: $logs/build-$mb.err)"
-      continue
-    fi
-    read -r t _ _ rss <<<"$res"
-    if ! grep -q '^records [1-9]' "$logs/build-$mb.out" || ! grep -q '^checksum [0-9]' "$logs/build-$mb.out" ||
-       [ ! -e "$arena" ]; then
-      fail "building the $mb MB heap: $pp --arena $arena $heap build $mb printed '$(head -c 200 "$logs/build-$mb.out")' and left $([ -e "$arena" ] && echo "an arena" || echo "no arena") (expected records and a checksum, and an arena)"
-      continue
-    fi
-    built[$mb]=1
-    sizes_ok+=("$mb")
-    b_time[$mb]=$t
-    b_rss[$mb]=$rss
-    b_disk[$mb]=$(disk_mib "$arena"*)
-    b_summary[$mb]=$(sed -n 1p "$logs/build-$mb.out")
-    b_sum[$mb]=$(sed -n 's/^checksum //p' "$logs/build-$mb.out")
-    say "  built: ${b_summary[$mb]}, $(printf '%.2f' "$t") s, peak RSS $(( rss / 1024 )) MiB, arena files $(du -shc "$arena"* | tail -n 1 | cut -f1) on disk"
-    # The first start after the build may have work left by the big commit (its log).
-    if timed "$logs/first-$mb.out" --reps 1 --rss wrap "${cold[@]}" -- "$pp" --arena "$arena" "$heap" check 2>"$logs/first-$mb.err" &&
-       [ "$(cat "$logs/first-$mb.out")" = "${b_summary[$mb]}" ]; then
-      read -r t _ _ rss <<<"$res"
-      b_first[$mb]=$t
-      b_disk2[$mb]=$(disk_mib "$arena"*)
-      say "  first resume: $(ms "$t") ms, peak RSS $(( rss / 1024 )) MiB; arena files now ${b_disk2[$mb]} MiB"
-    else
-      fail "the first resume of the $mb MB heap: $pp --arena $arena $heap check printed '$(head -c 200 "$logs/first-$mb.out")', expected '${b_summary[$mb]}' (log: $logs/first-$mb.err)"
-      unset "built[$mb]"
-      unset "sizes_ok[-1]"
-      continue
-    fi
-    say "  free disk now $(( $(avail_kb "$scratch") / 1048576 )) GiB"
-  done
-fi
-
-# ---- 2. time the starts, interleaved ----
-rows=(py-c)
-declare -A label=([py-c]="python3.11 -c pass" [fresh]="py-persist, new arena")
-declare -A walls=() rss=() bad=()
-if [ $have_pp = 1 ]; then
-  rows+=(fresh)
-  for mb in "${sizes_ok[@]}"; do rows+=("resume-$mb"); label[resume-$mb]="py-persist, resume $mb MB"; done
-fi
-
-# row_cmd ROW: the command of a row in `cmd`, the untimed set-up before it in `before`
-row_cmd() {
-  before=()
-  case $1 in
-    py-c) cmd=("$python" -c pass) ;;
-    fresh) cmd=("$pp" --arena "$scratch/fresh/heap.arena" -c pass)
-           before=(--before "rm -rf '$scratch/fresh' && mkdir '$scratch/fresh'") ;;
-    resume-*) cmd=("$pp" --arena "$scratch/heap-${1#resume-}.arena" -c pass) ;;
-  esac
-  [ $drop = 1 ] && before=(--before "${before[1]:+${before[1]} && }sync && echo 3 > /proc/sys/vm/drop_caches")
-  return 0
-}
-
-say "timing the starts: ${#rows[@]} rows x $reps repetitions$([ $drop = 1 ] && echo ', cold page cache')"
-for ((r = 1; r <= reps; r++)); do
-  for row in "${rows[@]}"; do
-    [ -n "${bad[$row]:-}" ] && continue
-    row_cmd "$row"
-    if ! timed "$logs/$row.out" --reps 1 --rss none "${before[@]}" -- "${cmd[@]}" 2>"$logs/$row.err"; then
-      bad[$row]=FAILED
-      fail "${label[$row]}: ${cmd[*]} (log: $logs/$row.err)"
-      tail -n 5 "$logs/$row.err" | sed 's/^/    | /' >&2
-      continue
-    fi
-    if [ -s "$logs/$row.out" ]; then
-      bad[$row]=FAILED
-      fail "${label[$row]}: ${cmd[*]} printed '$(head -c 200 "$logs/$row.out")', expected nothing"
-      continue
-    fi
-    read -r t _ <<<"$res"
-    walls[$row]="${walls[$row]:-} $t"
-  done
-  say "  round $r/$reps done"
-done
-# One more run of each under GNU time, for the peak RSS.
-for row in "${rows[@]}"; do
-  [ -n "${bad[$row]:-}" ] && continue
-  row_cmd "$row"
-  if timed "$logs/$row.out" --reps 1 --rss wrap "${before[@]}" -- "${cmd[@]}" 2>>"$logs/$row.err"; then
-    read -r _ _ _ m <<<"$res"
-    rss[$row]=$m
-  else
-    bad[$row]=FAILED
-    fail "${label[$row]} (the RSS run): ${cmd[*]} (log: $logs/$row.err)"
+# build_check MB ARENA: the build must report its records and checksum, and leave an arena
+build_check() {
+  local bout="$logs/build-$1.out"
+  if ! grep -q '^records [1-9]' "$bout" || ! grep -q '^checksum [0-9]' "$bout" || [ ! -e "$2" ]; then
+    echo "printed '$(head -c 200 "$bout")' and left $([ -e "$2" ] && echo "an arena" || echo "no arena") (expected records and a checksum, and an arena)"
   fi
-done
+}
+build_heaps
 
-declare -A med=()
-for row in "${rows[@]}"; do
-  [ -n "${bad[$row]:-}" ] || med[$row]=$(echo "${walls[$row]:-}" | median)
-done
+# ---- 2. time the starts, interleaved; `-c pass` prints nothing ----
+base_cmd=("$python" -c pass) start_args=(-c pass)
+start_rows py-c "python3.11 -c pass" "py-persist, new arena"
+expected() { :; }
+time_starts
 
 # ---- 3. pickle at pickle_mb: save, load, load + read; py-persist: resume + read ----
 pk_reps=3
@@ -279,25 +92,11 @@ else
       fail "python3.11 built '${pk[summary]}' (checksum ${pk[sum]}) but py-persist '${b_summary[$pickle_mb]}' (checksum ${b_sum[$pickle_mb]}): not the same data"
     fi
     say "pickle: loading it with pickle.load in a fresh python3.11 ($pk_reps run(s))"
-    if timed "$logs/pickle-load.out" --reps $pk_reps --rss extra "${cold[@]}" -- "$python" "$heap" load "$pkl" 2>"$logs/pickle-load.err"; then
-      read -r t _ _ m <<<"$res"
-      pk[load]=$t; pk[load_rss]=$m
-      pk[load_in]=$(in_process "$logs/pickle-load.err" "pickle.load ")
-      [ "$(cat "$logs/pickle-load.out")" = "${pk[summary]}" ] ||
-        fail "pickle load printed '$(cat "$logs/pickle-load.out")', expected '${pk[summary]}'"
-    else
-      fail "pickle load: $python $heap load $pkl (log: $logs/pickle-load.err)"
-    fi
+    timed_step pickle-load "pickle load" "${pk[summary]}" --reps $pk_reps --rss extra "${cold[@]}" -- "$python" "$heap" load "$pkl" &&
+      pk[load]=$step_t pk[load_rss]=$step_rss pk[load_in]=$(in_process "$logs/pickle-load.err" "pickle.load ")
     say "pickle: pickle.load and read every record ($pk_reps run(s))"
-    if timed "$logs/pickle-walk.out" --reps $pk_reps --rss extra "${cold[@]}" -- "$python" "$heap" loadwalk "$pkl" 2>"$logs/pickle-walk.err"; then
-      read -r t _ _ m <<<"$res"
-      pk[lwalk]=$t; pk[lwalk_rss]=$m
-      pk[lwalk_in]=$(in_process "$logs/pickle-walk.err" "read every record in ")
-      [ "$(cat "$logs/pickle-walk.out")" = "checksum ${pk[sum]}" ] ||
-        fail "pickle load + read printed '$(cat "$logs/pickle-walk.out")', expected 'checksum ${pk[sum]}'"
-    else
-      fail "pickle load + read: $python $heap loadwalk $pkl (log: $logs/pickle-walk.err)"
-    fi
+    timed_step pickle-walk "pickle load + read" "checksum ${pk[sum]}" --reps $pk_reps --rss extra "${cold[@]}" -- "$python" "$heap" loadwalk "$pkl" &&
+      pk[lwalk]=$step_t pk[lwalk_rss]=$step_rss pk[lwalk_in]=$(in_process "$logs/pickle-walk.err" "read every record in ")
   else
     fail "pickle save: $python $heap save $pkl $pickle_mb (log: $logs/pickle-save.err)"
   fi
@@ -305,16 +104,9 @@ else
 fi
 if [ -n "${built[$pickle_mb]:-}" ]; then
   say "py-persist: resume the $pickle_mb MB heap and read every record ($pk_reps run(s))"
-  if timed "$logs/walk.out" --reps $pk_reps --rss extra "${cold[@]}" -- \
-       "$pp" --arena "$scratch/heap-$pickle_mb.arena" "$heap" walk 2>"$logs/walk.err"; then
-    read -r t _ _ m <<<"$res"
-    pk[walk]=$t; pk[walk_rss]=$m
-    pk[walk_in]=$(in_process "$logs/walk.err" "read every record in ")
-    [ "$(cat "$logs/walk.out")" = "checksum ${b_sum[$pickle_mb]}" ] ||
-      fail "resume + read printed '$(cat "$logs/walk.out")', expected 'checksum ${b_sum[$pickle_mb]}'"
-  else
-    fail "resume + read: $pp --arena $scratch/heap-$pickle_mb.arena $heap walk (log: $logs/walk.err)"
-  fi
+  timed_step walk "resume + read" "checksum ${b_sum[$pickle_mb]}" --reps $pk_reps --rss extra "${cold[@]}" -- \
+    "$persist" --arena "$scratch/heap-$pickle_mb.arena" "$heap" walk &&
+    pk[walk]=$step_t pk[walk_rss]=$step_rss pk[walk_in]=$(in_process "$logs/walk.err" "read every record in ")
 fi
 
 # ---- 4. commit after a small change, on every heap; then the data must be intact ----
@@ -323,80 +115,32 @@ declare -A ch=()
 for mb in "${sizes_ok[@]}"; do
   arena=$scratch/heap-$mb.arena
   say "py-persist: $commits commits of one changed dict entry in the $mb MB heap"
-  if timed "$logs/change-$mb.out" --reps 1 --rss none -- "$pp" --arena "$arena" "$heap" change $commits 2>"$logs/change-$mb.err"; then
+  if timed "$logs/change-$mb.out" --reps 1 --rss none -- "$persist" --arena "$arena" "$heap" change $commits 2>"$logs/change-$mb.err"; then
     # commit_ms FIRST MEDIAN MAX pages LAST kib MEAN empty_ms MEDIAN pages LAST kib MEAN
     read -r _ first medc maxc _ pages _ kib _ emed _ epages _ ekib < "$logs/change-$mb.out"
     ch[$mb]="$first $medc $maxc $pages $kib $emed $epages $ekib"
   else
-    fail "commit after a change: $pp --arena $arena $heap change $commits (log: $logs/change-$mb.err)"
+    fail "commit after a change: $persist --arena $arena $heap change $commits (log: $logs/change-$mb.err)"
   fi
   # Everything the runs above did (and committed at their exit) must have left the data
   # as built.
-  if ! "$pp" --arena "$arena" "$heap" walk >"$logs/final-$mb.out" 2>"$logs/final-$mb.err" ||
+  if ! "$persist" --arena "$arena" "$heap" walk >"$logs/final-$mb.out" 2>"$logs/final-$mb.err" ||
      [ "$(cat "$logs/final-$mb.out")" != "checksum ${b_sum[$mb]}" ]; then
-    fail "the $mb MB heap after all runs: $pp --arena $arena $heap walk printed '$(head -c 200 "$logs/final-$mb.out")', expected 'checksum ${b_sum[$mb]}' (log: $logs/final-$mb.err)"
+    fail "the $mb MB heap after all runs: $persist --arena $arena $heap walk printed '$(head -c 200 "$logs/final-$mb.out")', expected 'checksum ${b_sum[$mb]}' (log: $logs/final-$mb.err)"
   fi
   # Done with this arena: free the disk now.
   [ $keep = 1 ] || rm -f "$arena" "$arena".*
 done
 
 # ---- 5. tables ----
-rev=$(source_rev "$here/../..")
-cpu=$(cpu_model)
-fs=$(df -PT "$scratch" | awk 'NR==2{print $2}')
 tmp=$out.partial
 {
-  echo "Python resume benchmark: py-persist — $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([ $quick = 1 ] && echo ' (--quick)')"
-  echo "source: $rev; machine: $(nproc) CPUs (${cpu:-unknown}), $(( $(awk '/^MemTotal:/{print $2}' /proc/meminfo) / 1048576 )) GiB, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) (at the end)"
-  echo "python3.11: $python ($("$python" -V 2>&1)); py-persist: $pp (default durability and --max-size)"
-  echo "arenas on $fs in $out_dir; page cache: $([ $drop = 1 ] && echo 'dropped before every timed run (cold)' || echo 'warm (as the previous run left it)')"
-  for note in "${notes[@]}"; do echo "note: $note"; done
-  echo
-  if [ $have_pp = 1 ]; then
-    echo "Building the heaps: one py-persist run each (heap.py build MB; commits at exit), then"
-    echo "the first start after it (heap.py check; single runs); arena files: MiB on disk"
-    echo "(data file and logs) after the build / after the first start"
-    printf '%-9s %-30s %9s %13s %16s %15s\n' "target" "records, last" "build s" "peak RSS MiB" "first start ms" "arena files MiB"
-    rule 97
-    for mb in "${size_list[@]}"; do
-      if [ -n "${built[$mb]:-}" ]; then
-        printf '%-9s %-30s %9.2f %13d %16s %15s\n' "$mb MB" \
-          "$(echo "${b_summary[$mb]}" | awk '{print $2", "$4}')" "${b_time[$mb]}" \
-          $(( b_rss[$mb] / 1024 )) "$(ms "${b_first[$mb]}")" "${b_disk[$mb]} / ${b_disk2[$mb]}"
-      else
-        printf '%-9s %10s\n' "$mb MB" "not built"
-      fi
-    done
-    echo
-  fi
+  report_title "Python resume benchmark: py-persist"
+  resume_header load-at-end "$python ($("$python" -V 2>&1))"
+  build_table
   echo "Start-up time: \`... -c pass\`, median of $reps runs each, interleaved, after the first"
   echo "start above (wall clock, ms; range: fastest-slowest run)"
-  printf '%-30s %9s %15s %16s %14s %13s\n' "start" "wall ms" "range ms" "vs python3.11" "vs new arena" "peak RSS MiB"
-  rule 102
-  for row in "${rows[@]}"; do
-    if [ -n "${bad[$row]:-}" ]; then printf '%-30s %9s\n' "${label[$row]}" FAILED; continue; fi
-    v=${med[$row]}
-    r1=$(ratio "$v" "${med[py-c]:-0}")
-    r2=-; [ -n "${med[fresh]:-}" ] && r2=$(ratio "$v" "${med[fresh]}")
-    range=$(echo "${walls[$row]}" | awk '{ lo = hi = $1; for (i = 2; i <= NF; i++) { if ($i < lo) lo = $i; if ($i > hi) hi = $i }
-                                          printf "%.1f-%.1f", lo * 1000, hi * 1000 }')
-    printf '%-30s %9s %15s %16s %14s %13.1f\n' "${label[$row]}" "$(ms "$v")" "$range" "($r1)" "($r2)" \
-      "$(awk -v k="${rss[$row]:-0}" 'BEGIN{ print k / 1024 }')"
-  done
-  rule 102
-  if [ ${#sizes_ok[@]} -ge 2 ]; then
-    lo=${sizes_ok[0]} hi=${sizes_ok[-1]}
-    if [ -n "${med[resume-$lo]:-}" ] && [ -n "${med[resume-$hi]:-}" ]; then
-      f=$(ratio "${med[resume-$hi]}" "${med[resume-$lo]}")
-      echo "target: flat resume time: resume $hi MB / resume $lo MB = ${f}x;" \
-        "$(awk -v f="$f" 'BEGIN{ print (f <= 1.25) ? "met (<= 1.25x)" : "NOT met (> 1.25x)" }')"
-    else
-      echo "target: flat resume time: not measured (a resume FAILED)"
-    fi
-  else
-    echo "target: flat resume time: not measured (fewer than two heaps)"
-  fi
-  echo
+  startup_table "vs python3.11" 16 "vs new arena" 14
   if [ -n "${pk[save]:-}" ] || [ -n "${built[$pickle_mb]:-}" ]; then
     echo "pickle against py-persist, heap of $pickle_mb MB${pk[summary]:+ (${pk[summary]})}; whole processes, wall clock;"
     echo "in process: the step alone, timed inside (pickle.dump, pickle.load, reading every record)"
@@ -417,16 +161,9 @@ tmp=$out.partial
     pkrow "load+use: python3.11, pickle.load + read every record" "${pk[lwalk]:-}" "${pk[lwalk_in]:-}" "${pk[lwalk_rss]:-}"
     pkrow "load+use: py-persist, resume + read every record" "${pk[walk]:-}" "${pk[walk_in]:-}" "${pk[walk_rss]:-}"
     rule 94
-    if [ -n "${pk[load]:-}" ] && [ -n "${med[resume-$pickle_mb]:-}" ]; then
-      sp=$(awk -v a="${pk[load]}" -v b="${med[resume-$pickle_mb]}" 'BEGIN{ printf "%.0f", a / b }')
-      echo "target: py-persist resume >= 100x faster than the pickle load: ${sp}x;" \
-        "$(awk -v s="$sp" 'BEGIN{ print (s >= 100) ? "met" : "NOT met" }')"
-      [ $quick = 1 ] && echo "(--quick: the target is meant for a 1 GB heap)"
+    speedup_target "py-persist resume >= 100x faster than the pickle load" "${pk[load]:-}" "${med[resume-$pickle_mb]:-}" &&
       [ -n "${pk[walk]:-}" ] && [ -n "${pk[lwalk]:-}" ] &&
-        echo "(pickle load + read / py-persist resume + read, whole processes: $(ratio "${pk[lwalk]}" "${pk[walk]}")x)"
-    else
-      echo "target: py-persist resume >= 100x faster than the pickle load: not measured"
-    fi
+      echo "(pickle load + read / py-persist resume + read, whole processes: $(ratio "${pk[lwalk]}" "${pk[walk]}")x)"
     echo
   fi
   if [ ${#sizes_ok[@]} -gt 0 ]; then
