@@ -33,20 +33,34 @@ void append(PyConfig *c, PyWideStringList *list, const std::string &s) {
 
 }  // namespace
 
+// RAW (and through it the memory pymalloc takes for objects of more than 512 bytes) is
+// palloc; MEM and OBJ stay pymalloc, whose arenas (and the frames' data-stack chunks) come
+// from palloc through the object-arena allocator. pymalloc's own state (its pools, arena
+// table and radix tree roots) is static data in libpython, restored with it. It is faster
+// than any malloc for Python's small objects: calling palloc for every float costs ~10%.
+namespace {
+PyMemAllocatorEx g_pymalloc;  // MEM and OBJ as libpython set them up (pymalloc)
+}
+
 void route_allocators() {
-  PyMemAllocatorEx mem = {nullptr, mem_malloc, mem_calloc, mem_realloc, mem_free};
-  PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &mem);
-  PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &mem);
-  PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &mem);
+  PyMemAllocatorEx raw = {nullptr, mem_malloc, mem_calloc, mem_realloc, mem_free};
+  PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &raw);
+  PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &g_pymalloc);
   PyObjectArenaAllocator arenas = {nullptr, arena_alloc, arena_free};
   PyObject_SetArenaAllocator(&arenas);
 }
 
 bool allocators_routed() {
   PyMemAllocatorEx mem;
-  for (PyMemAllocatorDomain d : {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ}) {
+  PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &mem);
+  if (mem.malloc != mem_malloc || mem.free != mem_free) return false;
+  PyMemAllocatorEx pymalloc = g_pymalloc;
+  if (!pymalloc.malloc) {  // a resumed process: compare with what MEM holds
+    PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &pymalloc);
+  }
+  for (PyMemAllocatorDomain d : {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ}) {
     PyMem_GetAllocator(d, &mem);
-    if (mem.malloc != mem_malloc || mem.free != mem_free) return false;
+    if (mem.malloc != pymalloc.malloc || mem.free != pymalloc.free) return false;
   }
   PyObjectArenaAllocator arenas;
   PyObject_GetArenaAllocator(&arenas);
