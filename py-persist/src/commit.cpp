@@ -37,6 +37,23 @@ bool importing() {
   return yes;
 }
 
+// Output buffered in sys.stdout/sys.stderr would be printed again after a restart. Done
+// in C and without running any of the program's Python code: no bytecode runs inside a
+// commit, so no signal handler, trace function or asynchronous exception can enter it.
+// Whatever exception was pending (a commit from a handler) stays pending.
+void flush_python_streams() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  for (const char *name : {"stdout", "stderr"}) {
+    PyObject *stream = PySys_GetObject(name);  // borrowed
+    if (!stream || stream == Py_None) continue;
+    PyObject *r = PyObject_CallMethod(stream, "flush", nullptr);
+    Py_XDECREF(r);
+    PyErr_Clear();
+  }
+  PyErr_Restore(type, value, tb);
+}
+
 const char *kind_name(CommitKind kind) {
   switch (kind) {
     case CommitKind::kStatement: return "statement";
@@ -65,10 +82,14 @@ int64_t commit(CommitKind kind, std::string *why) {
     *why = "a module is being imported; commit after the import";
     return -1;
   }
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);  // a commit from a handler may run while one is pending
-  support::call_and_report("before_commit");
-  PyErr_Restore(type, value, tb);
+  // A timer signal arriving while this commit runs must not start another one.
+  static bool committing = false;
+  if (committing) {
+    *why = "a commit is already under way";
+    return -1;
+  }
+  committing = true;
+  flush_python_streams();
   fflush(stdout);
   fflush(stderr);
   const auto t0 = std::chrono::steady_clock::now();
@@ -76,6 +97,7 @@ int64_t commit(CommitKind kind, std::string *why) {
   // Periodic commits do not wait for the disk (it catches up in the background); the
   // others return durable, as --durability asks.
   const int64_t epoch = kind == CommitKind::kPeriodic ? palloc_heap_commit_background() : palloc_heap_commit();
+  committing = false;
   if (epoch < 0) {
     *why = std::string("the commit failed: ") + palloc_last_error();
     return -1;

@@ -5,7 +5,6 @@ image like everything else. The launcher calls:
   install_import_guard(paths)  fresh start: only declared extension modules may be imported
   note_environment(env)        fresh start and every resume: the environment this process
                                started with, to tell the program's own changes from it
-  before_commit()              flush Python's buffers
   resume(env, interval_signal) after the C-level repairs: the Python-level ones, then the
                                palloc.on_resume handlers
   repl_compile(source)         compile a REPL statement (None while it is incomplete)
@@ -19,7 +18,10 @@ _start_env = {}
 
 
 class _ExtensionGuard:
-    """A meta path finder that refuses extension modules outside the declared set."""
+    """A meta path finder that refuses extension modules outside the declared set.
+
+    It raises ModuleNotFoundError, as for a module that is not installed, so code with a
+    fallback for a missing accelerator (hashlib without _hashlib) takes it."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
@@ -30,7 +32,7 @@ class _ExtensionGuard:
         if spec.origin in _declared:
             return None
         short = name.rpartition(".")[2]
-        raise ImportError(
+        raise ModuleNotFoundError(
             f"py-persist: the extension module {name!r} ({spec.origin}) is not declared, so "
             f"it cannot be part of the persistent image. Declare it by starting py-persist "
             f"with --extension {short} (from the arena's first run on; its state must "
@@ -53,15 +55,6 @@ def install_import_guard(paths):
 def note_environment(env):
     global _start_env
     _start_env = dict(env)
-
-
-def before_commit():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except Exception:
-            pass
 
 
 def join_threads():
