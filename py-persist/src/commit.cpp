@@ -40,18 +40,24 @@ bool importing() {
 // Output buffered in sys.stdout/sys.stderr would be printed again after a restart. Done
 // in C and without running any of the program's Python code: no bytecode runs inside a
 // commit, so no signal handler, trace function or asynchronous exception can enter it.
-// Whatever exception was pending (a commit from a handler) stays pending.
-void flush_python_streams() {
+// Whatever exception was pending (a commit from a handler) stays pending. Returns false
+// if a stream is in the middle of a write: a timer signal that interrupted the write
+// runs the commit with the stream's buffer locked, and an image taken then would keep it
+// locked for good ("reentrant call inside <_io.BufferedWriter name='<stdout>'>").
+bool flush_python_streams() {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+  bool idle = true;
   for (const char *name : {"stdout", "stderr"}) {
     PyObject *stream = PySys_GetObject(name);  // borrowed
     if (!stream || stream == Py_None) continue;
     PyObject *r = PyObject_CallMethod(stream, "flush", nullptr);
+    if (!r && PyErr_ExceptionMatches(PyExc_RuntimeError)) idle = false;  // the buffer's lock is held
     Py_XDECREF(r);
     PyErr_Clear();
   }
   PyErr_Restore(type, value, tb);
+  return idle;
 }
 
 const char *kind_name(CommitKind kind) {
@@ -88,8 +94,11 @@ int64_t commit(CommitKind kind, std::string *why) {
     *why = "a commit is already under way";
     return -1;
   }
+  if (!flush_python_streams()) {
+    *why = "sys.stdout or sys.stderr is in the middle of a write (a signal interrupted it); commit after it";
+    return -1;
+  }
   committing = true;
-  flush_python_streams();
   fflush(stdout);
   fflush(stderr);
   const auto t0 = std::chrono::steady_clock::now();

@@ -502,6 +502,9 @@ def write_loop_periodic(ctx, script, cycles, interval_ms, delays):
         time.sleep(delay)
         p.kill9()
         n = check_start(p, model, f"periodic cycle {c}")
+        # A resume that had to repair something it could not (a stream left locked by a
+        # commit inside a write, say) says so on stderr; the interpreters print nothing else.
+        check("Traceback" not in p.stderr(), f"periodic cycle {c}: errors on stderr\n{p.transcript()}")
         reached = prev
         if n is not None:
             # Periodic commits only move forward, and never past what a run computed.
