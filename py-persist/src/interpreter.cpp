@@ -34,8 +34,9 @@ image::Record *g_record = nullptr;
 char g_stdin_buffer[BUFSIZ], g_stdout_buffer[BUFSIZ];
 
 // Takes back what stage 1 set for this stage and hands the user's own settings back to the
-// programs Python starts.
+// programs Python starts. What it allocates is this process's, not the image's.
 void restore_environment() {
+  palloc_local_enter();
   if (const char *a = getenv(kArenaVariable)) g_arena = a;
   unsetenv(kArenaVariable);
   (void)extensions::declared();  // read before the variable goes
@@ -48,6 +49,7 @@ void restore_environment() {
   }
   g_verbose = getenv("PY_PERSIST_VERBOSE") != nullptr;
   unsetenv("PY_PERSIST_VERBOSE");
+  palloc_local_leave();
 }
 
 // The interpreter only persists if the process's malloc is palloc's (libpython and the C
