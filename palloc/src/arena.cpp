@@ -272,6 +272,7 @@ Status Arena::close() {
     delete bg_;
     bg_ = nullptr;
   }
+  std::lock_guard<std::mutex> cl(ckpt_mu_);
   std::unique_lock<std::mutex> lk(mu_);
   if (!poisoned_.ok()) return ok_status();  // leave the logs for the next open's recovery
   // Fold the logs into the data file so the next open has nothing to replay.
@@ -347,20 +348,6 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     }
     pages.push_back({reinterpret_cast<const void *>(a), pgno});
   }
-  // Pages written but unchanged (a reference count raised and dropped again) are left
-  // out; their new hashes are kept only once the record is written.
-  std::vector<std::pair<uint64_t, uint64_t>> new_hashes;
-  if (skip_unchanged_) {
-    size_t kept = 0;
-    new_hashes.reserve(pages.size());
-    for (const PageRef &p : pages) {
-      const uint64_t h = XXH3_64bits(p.addr, layout_.page_size) | 1;  // never 0, "unknown"
-      if (p.pgno < page_hash_.size() && page_hash_[p.pgno] == h) continue;
-      new_hashes.emplace_back(p.pgno, h);
-      pages[kept++] = p;
-    }
-    pages.resize(kept);
-  }
   const uint64_t epoch = epoch_ + 1;
   uint64_t bytes = 0;
   uint64_t durable;
@@ -368,23 +355,31 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     std::lock_guard<std::mutex> sl(sync_mu_);
     durable = durable_epoch_;
   }
-  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes, durable);
+  // Pages written but unchanged (a reference count raised and dropped again) are left
+  // out: log_append compares each page's checksum with what the last commit wrote.
+  std::vector<RecordEntry> written;
+  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes, durable,
+                 skip_unchanged_ ? &page_hash_ : nullptr, &written);
   if (!s.ok()) {
     pending_ = std::move(dirty);  // the next commit writes them
     return s.with_context("commit of epoch " + std::to_string(epoch) + " failed; epoch " + std::to_string(epoch_) +
                           " is intact");
   }
-  for (const auto &[pgno, h] : new_hashes) {
-    if (pgno >= page_hash_.size()) page_hash_.resize(std::max<size_t>(pgno + 1, page_hash_.size() * 3 / 2), 0);
-    page_hash_[pgno] = h;
+  if (skip_unchanged_) {
+    for (const RecordEntry &e : written) {
+      if (e.pgno >= page_hash_.size()) page_hash_.resize(std::max<size_t>(e.pgno + 1, page_hash_.size() * 3 / 2), 0);
+      page_hash_[e.pgno] = e.checksum;
+    }
   }
   epoch_ = epoch;
   committed_ = staged_;
   last_commit_unix_ns_ = now_unix_ns();
   stat_commits_++;
-  stat_pages_ += pages.size();
+  stat_pages_ += written.size();
   stat_bytes_ += bytes;
-  stat_last_pages_ = pages.size();
+  stat_last_pages_ = written.size();
+  last_capture_start_ns_ = t0;
+  stat_last_ns_ = now_monotonic_ns() - t0;
   const bool want_checkpoint = logs_[active_].end >= opts_.checkpoint_bytes;
   lk.unlock();
 
@@ -392,11 +387,6 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     std::lock_guard<std::mutex> bl(bg_mu_);
     bg_checkpoint_ = true;
     bg_cv_.notify_all();
-  }
-  {
-    std::lock_guard<std::mutex> l2(mu_);
-    last_capture_start_ns_ = t0;
-    stat_last_ns_ = now_monotonic_ns() - t0;
   }
   *out_epoch = epoch;
   return ok_status();
@@ -432,8 +422,8 @@ Status Arena::wait_durable(uint64_t epoch) {
     syncing_ = true;
     sl.unlock();
     uint64_t target;
-    int fd;
-    std::string what;
+    int fd, other_fd = -1;
+    std::string what, other_what;
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (!poisoned_.ok()) {
@@ -445,8 +435,15 @@ Status Arena::wait_durable(uint64_t epoch) {
       target = epoch_;
       fd = logs_[active_].fd.get();
       what = logs_[active_].path;
+      // A log being folded into the data file may hold epochs up to target that are
+      // not on disk yet: it is synced too (a no-op once the checkpoint has synced it).
+      if (logs_[1 - active_].end != kLogHeaderBytes) {
+        other_fd = logs_[1 - active_].fd.get();
+        other_what = logs_[1 - active_].path;
+      }
     }
-    Status s = fdatasync_checked(fd, what);
+    Status s = other_fd >= 0 ? fdatasync_checked(other_fd, other_what) : ok_status();
+    if (s.ok()) s = fdatasync_checked(fd, what);
     if (!s.ok()) {
       std::lock_guard<std::mutex> lk(mu_);
       // After a failed fdatasync the kernel may have dropped the dirty pages: the log's
@@ -467,26 +464,29 @@ Status Arena::sync() {
 }
 
 // Switches to the other log, copies the old one into the data file, then empties it.
-// Called with mu_ held (lk); releases it while copying so commits go on meanwhile. If an
-// earlier checkpoint failed part-way, its log is still full: that one is finished first.
+// Called with mu_ held (lk); releases it for everything that waits for the disk, so
+// commits go on meanwhile (into the other log). If an earlier checkpoint failed
+// part-way, its log is still full: that one is finished first. Returns with lk held.
 Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
   for (int round = 0; round < 2; round++) {
     unsigned old;
     const bool unfinished = logs_[1 - active_].end != kLogHeaderBytes;
     if (unfinished) {
       old = 1 - active_;  // its records were synced when it was switched out
+      lk.unlock();
     } else {
       if (logs_[active_].end == kLogHeaderBytes) return ok_status();
       old = active_;
-      PALLOC_TRY(fdatasync_checked(logs_[old].fd.get(), logs_[old].path));
-      {
-        std::lock_guard<std::mutex> sl(sync_mu_);
-        durable_epoch_ = std::max(durable_epoch_, epoch_);
-        sync_cv_.notify_all();
-      }
+      const uint64_t last = epoch_;
       active_ = 1 - old;
+      lk.unlock();
+      // Its records must be on disk before any of them reaches the data file
+      // (wait_durable syncs the log being folded in as well as the active one).
+      if (Status s = wait_durable(last); !s.ok()) {
+        lk.lock();
+        return s.with_context("checkpoint");
+      }
     }
-    lk.unlock();
 
     uint64_t ckpt_epoch = 0;
     Status s = [&]() -> Status {
@@ -503,13 +503,17 @@ Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
       for (RecordInfo &r : scan.records)
         if (r.header.epoch > data_.header.checkpoint_epoch) recs.push_back(std::move(r));
       PALLOC_TRY(data_apply_records(&data_, logs_, recs));
-      return data_write_header(&data_, h);
+      PALLOC_TRY(data_write_header(&data_, h));
+      // Commits never touch the log being folded in, and only this thread changes it:
+      // its file is emptied without mu_; stats() and wait_durable read its fields under mu_.
+      const uint64_t seq = std::max(logs_[0].header.seq, logs_[1].header.seq) + 1;
+      PALLOC_TRY(log_empty_file(logs_[old], seq));
+      std::lock_guard<std::mutex> relock(mu_);
+      log_mark_empty(&logs_[old], seq);
+      return ok_status();
     }();
 
     lk.lock();
-    // Emptying the old log changes its size, which stats() reads: do it under the lock
-    // (a header write and a truncate, once per checkpoint).
-    if (s.ok()) s = log_reset(&logs_[old], std::max(logs_[0].header.seq, logs_[1].header.seq) + 1);
     if (!s.ok()) {
       // The data file may hold part of the copy, but its header still names the previous
       // checkpoint and the old log is intact: the next checkpoint, or recovery, redoes it.

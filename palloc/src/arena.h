@@ -100,7 +100,7 @@ class Arena {
   std::vector<LiveRegion> regions_;
   std::vector<uintptr_t> pending_;     // dirty pages a failed commit must still write
   bool skip_unchanged_ = false;        // see skip_unchanged_pages
-  std::vector<uint64_t> page_hash_;    // by file page: XXH3 of the content last written (0: unknown)
+  std::vector<uint64_t> page_hash_;    // by file page: checksum of the content last logged (0: unknown)
   Status poisoned_;                    // a failed sync: no further commit is safe
   uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
   uint64_t stat_checkpoints_ = 0;

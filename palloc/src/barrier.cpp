@@ -83,9 +83,10 @@ void enter_slow() {
     r->inside.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if ((g_state.load(std::memory_order_acquire) & kPending) == 0) return;
-    // A commit is running: step out and wait for it.
+    // A commit is running: step out and wait for it. Commits take milliseconds: sleep
+    // in the kernel (a futex) rather than spin, so the commit has the CPUs.
     r->inside.store(0, std::memory_order_release);
-    while ((g_state.load(std::memory_order_acquire) & kPending) != 0) sched_yield();
+    for (uint32_t v; ((v = g_state.load(std::memory_order_acquire)) & kPending) != 0;) g_state.wait(v);
   }
 }
 
@@ -112,7 +113,8 @@ void begin() {
 }
 
 void end() {
-  g_state.fetch_and(~kPending, std::memory_order_release);
+  g_state.fetch_and(~kPending, std::memory_order_seq_cst);
+  g_state.notify_all();
   mu.unlock();
 }
 

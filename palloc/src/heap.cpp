@@ -44,6 +44,7 @@ std::atomic<uint64_t> g_backed{0};  // bytes of the arena currently backed (its 
 std::mutex g_grow_mu;
 bool g_resumed = false;
 bool g_verbose = false;
+bool g_verbose_commits = false;  // PALLOC_VERBOSE=2: a line per commit as well
 uint32_t g_interval_ms = 0;
 std::atomic<bool> g_interval_claimed{false};  // an interpreter adapter commits at its own safe points
 const char *g_path = "";  // not a std::string: the heap opens before static constructors run
@@ -138,6 +139,7 @@ void open_persistent(const char *path) {
   const auto t0 = std::chrono::steady_clock::now();
   g_path = path;  // the environment string itself (kept when the variable is removed)
   g_verbose = env_flag("PALLOC_VERBOSE");
+  g_verbose_commits = g_verbose && strcmp(getenv("PALLOC_VERBOSE"), "2") == 0;
   g_interval_ms = env_interval();
   palloc_options opts;
   palloc_options_init(&opts);
@@ -206,11 +208,22 @@ int64_t commit(bool wait) {
   if (mode() != kPersistent) {
     return -static_cast<int64_t>(report_not_persistent());
   }
+  const auto t0 = std::chrono::steady_clock::now();
   barrier::begin();
+  const auto t1 = std::chrono::steady_clock::now();
   palloc_meta_save();
   uint64_t epoch = 0;
   Status s = g_arena->impl->commit_capture(&epoch);
   barrier::end();
+  if (g_verbose_commits && s.ok()) {
+    palloc_stats st;
+    palloc_get_stats(g_arena, &st);
+    using ms = std::chrono::duration<double, std::milli>;
+    const auto t2 = std::chrono::steady_clock::now();
+    fprintf(stderr, "palloc: commit of epoch %llu: %llu pages, threads stopped %.2f ms (waiting for them %.2f ms)\n",
+            static_cast<unsigned long long>(epoch), static_cast<unsigned long long>(st.last_commit_pages),
+            ms(t2 - t0).count(), ms(t1 - t0).count());
+  }
   if (s.ok() && wait) s = g_arena->impl->commit_wait(epoch);
   if (s.ok() && !wait) g_arena->impl->sync_in_background();
   if (!s.ok()) {

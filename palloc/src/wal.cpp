@@ -58,24 +58,35 @@ Status log_open(const std::string &path, bool writable, LogFile *out) {
   return ok_status();
 }
 
-Status log_reset(LogFile *log, uint64_t seq) {
+Status log_empty_file(const LogFile &log, uint64_t seq) {
   // New header first, then cut: a crash in between leaves old records under a new
   // generation number, which scanning rejects; a crash before leaves records that the
   // data file already holds. Either way the log stays readable.
+  LogHeader header = log.header;
+  header.seq = seq;
+  std::vector<uint8_t> buf = encode_log_header(header);
+  PALLOC_TRY(pwrite_full(log.fd.get(), buf.data(), buf.size(), 0, log.path));
+  PALLOC_TRY(fdatasync_checked(log.fd.get(), log.path));
+  if (::ftruncate(log.fd.get(), kLogHeaderBytes) != 0) return errno_status(errno, "truncating log " + log.path);
+  return fdatasync_checked(log.fd.get(), log.path);
+}
+
+void log_mark_empty(LogFile *log, uint64_t seq) {
   log->header.seq = seq;
-  std::vector<uint8_t> buf = encode_log_header(log->header);
-  PALLOC_TRY(pwrite_full(log->fd.get(), buf.data(), buf.size(), 0, log->path));
-  PALLOC_TRY(fdatasync_checked(log->fd.get(), log->path));
-  if (::ftruncate(log->fd.get(), kLogHeaderBytes) != 0) return errno_status(errno, "truncating log " + log->path);
-  PALLOC_TRY(fdatasync_checked(log->fd.get(), log->path));
   log->end = kLogHeaderBytes;
   log->reserved_end = kLogHeaderBytes;
+}
+
+Status log_reset(LogFile *log, uint64_t seq) {
+  PALLOC_TRY(log_empty_file(*log, seq));
+  log_mark_empty(log, seq);
   return ok_status();
 }
 
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
-                  uint64_t *bytes_written, uint64_t durable_epoch) {
+                  uint64_t *bytes_written, uint64_t durable_epoch, const std::vector<uint64_t> *unchanged,
+                  std::vector<RecordEntry> *written) {
   RecordHeader h;
   h.epoch = epoch;
   h.durable_epoch = durable_epoch;
@@ -83,22 +94,20 @@ Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoc
   h.unix_ns = now_unix_ns();
   h.npages = static_cast<uint32_t>(pages.size());
   h.state_len = static_cast<uint32_t>(state.size());
-  const uint64_t total = record_bytes(h, page_size);
   const uint64_t start = log->end;
 
-  // Reserve the whole record's space first: a full disk fails here, before any write.
-  if (start + total > log->reserved_end) {
-    uint64_t want = (start + total + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
+  // Reserve room for every page first: a full disk fails here, before any write.
+  const uint64_t most = record_bytes(h, page_size);
+  if (start + most > log->reserved_end) {
+    uint64_t want = (start + most + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
     PALLOC_TRY(reserve_space(log->fd.get(), log->reserved_end, want - log->reserved_end, true, log->path));
     log->reserved_end = want;
   }
 
-  uint8_t header[kRecordHeaderBytes];
-  encode_record_header(h, seed, header);
-  RecordHasher hasher(seed);
-  hasher.update(header, sizeof header);
-
-  std::vector<RecordEntry> entries(pages.size());
+  std::vector<RecordEntry> local;
+  std::vector<RecordEntry> &entries = written ? *written : local;
+  entries.clear();
+  entries.reserve(pages.size());
   const size_t batch = std::min(pages.size(), kCopyBatchPages);
   std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[std::max<size_t>(batch, 1) * page_size]);
   if (!copy) return {PALLOC_E_NOMEM, "no memory for the commit's copy buffer"};
@@ -110,26 +119,37 @@ Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoc
     return s;
   };
 
-  uint64_t off = start;
+  // The pages go right after the header, whose page count is known only once the
+  // unchanged ones are left out: it is written last, with the entries and the trailer.
+  uint64_t off = start + kRecordHeaderBytes;
   std::vector<struct iovec> iov;
-  iov.reserve(batch + 1);
-  iov.push_back({header, sizeof header});
+  iov.reserve(batch);
   for (size_t i = 0; i < pages.size(); i += batch) {
-    size_t n = std::min(batch, pages.size() - i);
+    const size_t n = std::min(batch, pages.size() - i);
+    size_t kept = 0;
     for (size_t j = 0; j < n; j++) {
-      uint8_t *dst = copy.get() + j * page_size;
-      std::memcpy(dst, pages[i + j].addr, page_size);
-      entries[i + j] = {pages[i + j].pgno, page_checksum(dst, page_size, pages[i + j].pgno)};
+      const PageRef &p = pages[i + j];
+      uint8_t *dst = copy.get() + kept * page_size;
+      std::memcpy(dst, p.addr, page_size);
+      const uint64_t sum = page_checksum(dst, page_size, p.pgno);
+      if (unchanged && p.pgno < unchanged->size() && (*unchanged)[p.pgno] == sum) continue;
+      entries.push_back({p.pgno, sum});
       iov.push_back({dst, page_size});
+      kept++;
     }
-    uint64_t len = 0;
-    for (auto &v : iov) len += v.iov_len;
+    if (kept == 0) continue;
     Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
     if (!s.ok()) return fail(s);
-    off += len;
+    off += kept * page_size;
     iov.clear();
   }
 
+  h.npages = static_cast<uint32_t>(entries.size());
+  const uint64_t total = record_bytes(h, page_size);
+  uint8_t header[kRecordHeaderBytes];
+  encode_record_header(h, seed, header);
+  RecordHasher hasher(seed);
+  hasher.update(header, sizeof header);
   hasher.update(entries.data(), entries.size() * kRecordEntryBytes);
   hasher.update(state.data(), state.size());
   uint8_t trailer[kRecordTrailerBytes];
@@ -140,6 +160,7 @@ Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoc
   iov.push_back({const_cast<uint8_t *>(state.data()), state.size()});
   iov.push_back({trailer, sizeof trailer});
   Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
+  if (s.ok()) s = pwrite_full(log->fd.get(), header, sizeof header, start, log->path);
   if (!s.ok()) return fail(s);
   log->end = start + total;
   if (bytes_written) *bytes_written = total;

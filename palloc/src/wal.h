@@ -29,6 +29,10 @@ Status log_create(const std::string &path, const LogHeader &header, LogFile *out
 Status log_open(const std::string &path, bool writable, LogFile *out);
 // Empties a log (keeps its header, with a new generation `seq`); syncs it.
 Status log_reset(LogFile *log, uint64_t seq);
+// log_reset in two steps, for a caller that updates the LogFile under its own lock: the
+// file's I/O, then the fields.
+Status log_empty_file(const LogFile &log, uint64_t seq);
+void log_mark_empty(LogFile *log, uint64_t seq);
 
 // One page of a commit: its address in memory and its page number in the data file.
 struct PageRef {
@@ -40,9 +44,13 @@ struct PageRef {
 // so a thread writing to them meanwhile cannot produce a record that fails its own
 // checksums. On failure the log is cut back to where it was and nothing is appended.
 // durable_epoch: the newest epoch known to be on disk now (see RecordHeader).
+// unchanged: if given, a page whose checksum equals unchanged[pgno] (what the last commit
+// wrote of it) is left out: a page written back to its old content. written: if given,
+// receives the entries of the pages actually appended.
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
-                  uint64_t *bytes_written, uint64_t durable_epoch = kDurableUnknown);
+                  uint64_t *bytes_written, uint64_t durable_epoch = kDurableUnknown,
+                  const std::vector<uint64_t> *unchanged = nullptr, std::vector<RecordEntry> *written = nullptr);
 
 // A record found by scanning a log.
 struct RecordInfo {

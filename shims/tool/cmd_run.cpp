@@ -56,7 +56,7 @@ const char kHelp[] =
     "\n"
     "The same settings as environment variables (for LD_PRELOAD=libpalloc.so without\n"
     "this command): PALLOC_ARENA, PALLOC_DURABILITY, PALLOC_COMMIT_INTERVAL_MS,\n"
-    "PALLOC_TRACKER, PALLOC_MAX_SIZE, PALLOC_VERBOSE=1.\n"
+    "PALLOC_TRACKER, PALLOC_MAX_SIZE, PALLOC_VERBOSE=1 (=2: also a line per commit).\n"
     "\n"
     "exit status: COMMAND's; 70 if the persistent heap cannot be used (the reason is\n"
     "printed: the arena is in use by another process, damaged, or made by another build);\n"

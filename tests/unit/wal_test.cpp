@@ -411,5 +411,62 @@ TEST_F(Wal, PagesWrittenDuringAnAppendStillProduceValidRecords) {
   EXPECT_EQ(s.pages_checked, 20 * n);
 }
 
+TEST_F(Wal, PagesEqualToWhatWasLastLoggedAreLeftOutOfTheRecord) {
+  // The first record logs 8 pages; `unchanged` remembers their checksums by page number.
+  std::vector<size_t> idx = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<PageRef> pages;
+  for (size_t i : idx) {
+    unit::fill_page(mem_ + i * ps_, i, 1);
+    pages.push_back({mem_ + i * ps_, pgno(i)});
+  }
+  std::vector<uint64_t> unchanged;
+  std::vector<RecordEntry> written;
+  auto remember = [&] {  // what the arena does once a record is written
+    for (const RecordEntry &e : written) {
+      if (e.pgno >= unchanged.size()) unchanged.resize(e.pgno + 1, 0);
+      unchanged[e.pgno] = e.checksum;
+    }
+  };
+  uint64_t bytes = 0;
+  ASSERT_TRUE(log_append(&log_, seed_, ps_, 1, pages, encode_state(state_for(1)), &bytes, kDurableUnknown,
+                         &unchanged, &written).ok());
+  ASSERT_EQ(written.size(), 8u);
+  EXPECT_EQ(bytes, expected_bytes(8, 1));
+  remember();
+  // All 8 are reported again; pages 2 and 5 really changed, page 6 changed and was
+  // written back to its logged content.
+  unit::fill_page(mem_ + 2 * ps_, 2, 2);
+  unit::fill_page(mem_ + 5 * ps_, 5, 2);
+  mem_[6 * ps_] ^= 0xff;
+  mem_[6 * ps_] ^= 0xff;
+  const uint64_t start = log_.end;
+  ASSERT_TRUE(log_append(&log_, seed_, ps_, 2, pages, encode_state(state_for(2)), &bytes, kDurableUnknown,
+                         &unchanged, &written).ok());
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].pgno, pgno(2));
+  EXPECT_EQ(written[1].pgno, pgno(5));
+  EXPECT_EQ(bytes, expected_bytes(2, 2));
+  EXPECT_EQ(log_.end, start + bytes);
+  remember();
+
+  LogScan s = scan(log_, true);
+  ASSERT_EQ(s.records.size(), 2u);
+  EXPECT_FALSE(s.torn_tail) << s.tail_problem;
+  ASSERT_EQ(s.records[1].entries.size(), 2u);
+  std::vector<uint8_t> buf(ps_);
+  for (size_t k = 0; k < 2; k++) {
+    ASSERT_TRUE(log_read_page(log_, s.records[1], ps_, k, buf.data()).ok());
+    const size_t i = k == 0 ? 2 : 5;
+    EXPECT_EQ(std::memcmp(buf.data(), mem_ + i * ps_, ps_), 0) << "page " << i;
+  }
+  // A record whose pages are all unchanged still carries its state.
+  ASSERT_TRUE(log_append(&log_, seed_, ps_, 3, pages, encode_state(state_for(3)), &bytes, kDurableUnknown,
+                         &unchanged, &written).ok());
+  EXPECT_EQ(written.size(), 0u);
+  s = scan(log_, true);
+  ASSERT_EQ(s.records.size(), 3u);
+  EXPECT_EQ(s.records[2].state.roots[1].value, state_for(3).roots[1].value);
+}
+
 }  // namespace
 }  // namespace palloc
