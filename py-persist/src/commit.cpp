@@ -37,27 +37,38 @@ bool importing() {
   return yes;
 }
 
-// Output buffered in sys.stdout/sys.stderr would be printed again after a restart. Done
-// in C and without running any of the program's Python code: no bytecode runs inside a
-// commit, so no signal handler, trace function or asynchronous exception can enter it.
-// Whatever exception was pending (a commit from a handler) stays pending. Returns false
-// if a stream is in the middle of a write: a timer signal that interrupted the write
-// runs the commit with the stream's buffer locked, and an image taken then would keep it
-// locked for good ("reentrant call inside <_io.BufferedWriter name='<stdout>'>").
-bool flush_python_streams() {
+// Output buffered in sys.stdout/sys.stderr would be printed again after a restart. The
+// rest of a commit runs no Python code, so no signal handler, trace function or
+// asynchronous exception can enter it; but a stream may be the program's own Python
+// object, whose flush() runs bytecode. That runs with the commit already marked under
+// way (a timer signal there cannot start another one), and a KeyboardInterrupt or
+// SystemExit it raises is not lost: the commit is abandoned and that exception is left
+// set for the caller to raise. Other errors of a flush are ignored, as at interpreter
+// exit. Whatever exception was pending before (a commit from a handler) stays pending.
+enum class Flush { kDone, kStreamBusy, kInterrupted };
+Flush flush_python_streams() {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
-  bool idle = true;
+  Flush result = Flush::kDone;
   for (const char *name : {"stdout", "stderr"}) {
     PyObject *stream = PySys_GetObject(name);  // borrowed
     if (!stream || stream == Py_None) continue;
     PyObject *r = PyObject_CallMethod(stream, "flush", nullptr);
-    if (!r && PyErr_ExceptionMatches(PyExc_RuntimeError)) idle = false;  // the buffer's lock is held
     Py_XDECREF(r);
+    if (r) continue;
+    // A write interrupted by the timer's signal holds the buffer's lock: an image taken
+    // now would keep it locked for good ("reentrant call inside <_io.BufferedWriter>").
+    if (PyErr_ExceptionMatches(PyExc_RuntimeError)) result = Flush::kStreamBusy;
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+      Py_XDECREF(type);
+      Py_XDECREF(value);
+      Py_XDECREF(tb);
+      return Flush::kInterrupted;  // the program's exception stays set
+    }
     PyErr_Clear();
   }
   PyErr_Restore(type, value, tb);
-  return idle;
+  return result;
 }
 
 const char *kind_name(CommitKind kind) {
@@ -72,6 +83,8 @@ const char *kind_name(CommitKind kind) {
 
 }  // namespace
 
+// Returns -1 with *why set when refused or failed; a KeyboardInterrupt or SystemExit from
+// the program's own stream code is then left set (see flush_python_streams).
 int64_t commit(CommitKind kind, std::string *why) {
   if (const int n = other_threads(); n > 0) {
     *why = std::to_string(n) + " other thread" + (n == 1 ? " is" : "s are") +
@@ -94,11 +107,19 @@ int64_t commit(CommitKind kind, std::string *why) {
     *why = "a commit is already under way";
     return -1;
   }
-  if (!flush_python_streams()) {
-    *why = "sys.stdout or sys.stderr is in the middle of a write (a signal interrupted it); commit after it";
-    return -1;
-  }
   committing = true;
+  switch (flush_python_streams()) {
+    case Flush::kDone: break;
+    case Flush::kStreamBusy:
+      committing = false;
+      *why = "sys.stdout or sys.stderr is in the middle of a write (a signal interrupted it); commit after it";
+      return -1;
+    case Flush::kInterrupted:
+      committing = false;
+      *why = std::string("interrupted by ") + reinterpret_cast<PyTypeObject *>(PyErr_Occurred())->tp_name +
+             " while flushing sys.stdout/sys.stderr; the exception is raised";
+      return -1;
+  }
   fflush(stdout);
   fflush(stderr);
   const auto t0 = std::chrono::steady_clock::now();

@@ -130,6 +130,16 @@ std::vector<std::string> register_regions() {
   return missing;
 }
 
+bool libpython_data(uintptr_t *start, uintptr_t *end) {
+  for (const Segment &s : writable_segments())
+    if (base_name(s.path).rfind("libpython3.11.so", 0) == 0) {
+      *start = s.start;
+      *end = s.end;
+      return true;
+    }
+  return false;
+}
+
 void note_loaded_objects() {
   g_adds_at_start = loader_adds();
   dl_iterate_phdr(

@@ -88,6 +88,7 @@ void start_fresh(const Args &args) {
   PyObject *a = Py_BuildValue("(N)", paths);
   support::call_and_report("install_import_guard", a);
   Py_XDECREF(a);
+  support::call_and_report("record_watchdog");
   PyObject *os = PyImport_ImportModule("os");
   PyObject *env = os ? PyObject_GetAttrString(os, "environ") : nullptr;
   a = env ? Py_BuildValue("(N)", env) : nullptr;
@@ -156,6 +157,7 @@ int run(int argc, char **argv) {
   support::call_and_report("join_threads");
   std::string why;
   if (commit(CommitKind::kExit, &why) < 0) fprintf(stderr, "py-persist: not committed at exit: %s\n", why.c_str());
+  PyErr_Clear();
   fflush(stdout);
   fflush(stderr);
   exit(status);

@@ -13,6 +13,7 @@ PyObject *py_commit(PyObject *, PyObject *) {
   std::string why;
   const int64_t epoch = commit(CommitKind::kExplicit, &why);
   if (epoch < 0) {
+    if (PyErr_Occurred()) return nullptr;  // the program's KeyboardInterrupt/SystemExit
     PyErr_SetString(PyExc_RuntimeError, ("palloc.commit(): " + why).c_str());
     return nullptr;
   }
@@ -81,8 +82,10 @@ PyObject *py_on_resume(PyObject *module, PyObject *fn) {
 // The signal handler of --commit-interval: handler(signum, frame).
 PyObject *py_periodic_commit(PyObject *, PyObject *const *, Py_ssize_t) {
   std::string why;
-  if (commit(CommitKind::kPeriodic, &why) < 0 && verbose())
-    fprintf(stderr, "py-persist: periodic commit skipped: %s\n", why.c_str());
+  if (commit(CommitKind::kPeriodic, &why) < 0) {
+    if (verbose()) fprintf(stderr, "py-persist: periodic commit skipped: %s\n", why.c_str());
+    if (PyErr_Occurred()) return nullptr;  // raised where the signal arrived, as a handler's exception is
+  }
   Py_RETURN_NONE;
 }
 

@@ -43,6 +43,8 @@ const std::vector<std::string> &declared();
 // (restoring them when the image holds them) and records the binaries the image depends
 // on. Returns the names of regions the image should have held but did not.
 std::vector<std::string> register_regions();
+// The part of libpython's writable data that is a persistent region.
+bool libpython_data(uintptr_t *start, uintptr_t *end);
 // Remembers which shared objects are loaded now (at start).
 void note_loaded_objects();
 // Python extension modules loaded since the start (outside the declared set).
@@ -114,6 +116,14 @@ void print_exception();
 // Calls it and prints (and clears) any exception; true if it succeeded.
 bool call_and_report(const char *name, PyObject *args = nullptr);
 }  // namespace support
+
+// ---- watchdog.cpp: faulthandler.dump_traceback_later() across a restart ----
+namespace watchdog {
+// On resume, before support.py's repairs: if the image says a watchdog was armed, makes
+// faulthandler's state say its thread has ended (the thread is gone), so that support.py
+// can cancel and re-arm it. False (with a message) if the state could not be found.
+bool end_vanished_thread();
+}  // namespace watchdog
 
 // ---- line_editor.cpp ----
 // Reads one line at the interactive prompt (readline on a terminal, with this process's own

@@ -2,8 +2,9 @@
 // static data are back (shared/notes/cpython-3.11-resume.md, section 2). The order
 // matters: pthread keys before the data is restored (done by reserve_pthread_keys, called
 // first), then frames, file descriptors, locale and directory, then PyOS_AfterFork_Child
-// (GIL, runtime locks, other threads' states, at-fork hooks), then the GIL-state key, and
-// last the Python-level repairs and the program's on_resume handlers.
+// (GIL, runtime locks, other threads' states, at-fork hooks), then the GIL-state key and
+// faulthandler's watchdog thread, and last the Python-level repairs and the program's
+// on_resume handlers.
 #include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -110,6 +111,7 @@ void repair(image::Record *r, const Args &args) {
     PyOS_AfterFork_Child();
   }
   if (PyThread_tss_set(ppi_autotss_key(), tstate) != 0) refuse("cannot restore the interpreter's thread-state key");
+  watchdog::end_vanished_thread();
   prepare_main(args);
   PyObject *env = environment_dict();
   PyObject *call_args = Py_BuildValue("(N)", env);

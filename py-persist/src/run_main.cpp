@@ -130,6 +130,7 @@ void banner(const Args &a) {
 void commit_or_warn(CommitKind kind) {
   std::string why;
   if (commit(kind, &why) < 0) fprintf(stderr, "py-persist: not committed: %s\n", why.c_str());
+  PyErr_Clear();  // no frame to raise it in
 }
 
 // The interactive prompt. Returns an exit status when the code asks to exit, -1 at EOF.

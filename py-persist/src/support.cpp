@@ -11,7 +11,7 @@
 namespace pp::support {
 
 bool install() {
-  PyObject *code = Py_CompileString(kSupportSource, "<py-persist>/support.py", Py_file_input);
+  PyObject *code = Py_CompileString(kSupportSource, "<py-persist support>", Py_file_input);
   if (!code) return false;
   PyObject *module = PyImport_ExecCodeModule("_py_persist", code);
   Py_DECREF(code);

@@ -3,6 +3,8 @@
 It runs inside the persistent interpreter, so its functions and globals are part of the
 image like everything else. The launcher calls:
   install_import_guard(paths)  fresh start: only declared extension modules may be imported
+  record_watchdog()            fresh start: faulthandler.dump_traceback_later() records its
+                               arguments (see watchdog.cpp)
   note_environment(env)        fresh start and every resume: the environment this process
                                started with, to tell the program's own changes from it
   resume(env, interval_signal) after the C-level repairs: the Python-level ones, then the
@@ -89,6 +91,58 @@ def _repair_faulthandler():
         faulthandler.enable(all_threads=True)
 
 
+# faulthandler.dump_traceback_later()'s arguments while its watchdog is armed:
+# (timeout, repeat, file, fd, exit); file is None when a descriptor number was passed.
+_watchdog = None
+_faulthandler_arm = None
+_faulthandler_cancel = None
+
+
+def _dump_traceback_later(timeout, repeat=False, file=None, exit=False):
+    global _watchdog
+    if file is None:
+        file = sys.stderr  # what faulthandler itself takes
+    _faulthandler_arm(timeout, repeat, file, exit)
+    if isinstance(file, int):
+        _watchdog = (timeout, bool(repeat), None, file, bool(exit))
+    else:
+        _watchdog = (timeout, bool(repeat), file, file.fileno(), bool(exit))
+
+
+def _cancel_dump_traceback_later():
+    global _watchdog
+    _watchdog = None
+    _faulthandler_cancel()
+
+
+def record_watchdog():
+    global _faulthandler_arm, _faulthandler_cancel
+    import faulthandler
+    if _faulthandler_arm is None:
+        _faulthandler_arm = faulthandler.dump_traceback_later
+        _faulthandler_cancel = faulthandler.cancel_dump_traceback_later
+    _dump_traceback_later.__doc__ = _faulthandler_arm.__doc__
+    _cancel_dump_traceback_later.__doc__ = _faulthandler_cancel.__doc__
+    faulthandler.dump_traceback_later = _dump_traceback_later
+    faulthandler.cancel_dump_traceback_later = _cancel_dump_traceback_later
+
+
+def _repair_watchdog():
+    """The watchdog thread is gone; watchdog.cpp made faulthandler's state say it ended.
+    It is cancelled and armed again: its timeout starts over in this process."""
+    global _watchdog
+    if _watchdog is None:
+        return
+    timeout, repeat, file, fd, exit = _watchdog
+    _watchdog = None
+    _faulthandler_cancel()
+    try:
+        _dump_traceback_later(timeout, repeat, fd if file is None else file, exit)
+    except (OSError, ValueError, RuntimeError, AttributeError) as e:
+        print(f"py-persist: faulthandler.dump_traceback_later() was armed at the commit and cannot be armed "
+              f"again: {e}", file=sys.stderr)
+
+
 def _repair_environment(env):
     """Variables the program set or removed stay so; the rest come from this process."""
     import os
@@ -148,6 +202,7 @@ def resume(env):
     import time
     _repair_signals()
     _repair_faulthandler()
+    _repair_watchdog()
     _repair_environment(env)
     time.tzset()
     _repair_stdio()

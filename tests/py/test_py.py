@@ -27,6 +27,10 @@ Scenarios:
   allocators       PYTHONMALLOC / PYTHONDEVMODE / -X dev cannot take the allocators away
   large_heap       a state of about 300 MB
   copy_relocs      no copy relocations in the py-persist executable
+  streams          a Python-level sys.stdout whose flush() runs inside commits: commits
+                   never nest, a KeyboardInterrupt raised there reaches the program
+  watchdog         faulthandler.dump_traceback_later() armed at the commit: armed again
+                   after a kill -9 and restart; cancelling it does not hang
 
 Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
@@ -834,6 +838,54 @@ def sc_copy_relocs(ctx):
     log(f"  relocations: {dict(kinds.most_common())}; no R_X86_64_COPY, no Python data defined in the executable")
 
 
+# ------------------------------------------------------------------------- streams
+
+def sc_streams(ctx):
+    """A Python-level sys.stdout: its flush() runs inside commits."""
+    arena = ctx.path("streams.arena")
+    try:
+        rc, out, err = ctx.run(ctx.pp(arena, "--commit-interval", "50", script("pp_streams.py")), timeout=60)
+    except subprocess.TimeoutExpired:
+        raise Failure("the 2-second program still ran after 60 s (commits nesting inside flush() without end?)")
+    check(rc == 0, f"status {rc}: {err[-1500:]}")
+    f = rest_after_text(out, "streams").split()
+    check(len(f) == 5, f"no result line: {out!r} {err[-1500:]!r}")
+    calls, depth, caught_loop, caught_commit, commits = map(int, f)
+    check(calls >= 4, f"flush was called {calls} times: the periodic commits did not flush sys.stdout")
+    expect_equal("deepest nesting of flush() (a commit started inside another commit's flush)", depth, 1)
+    expect_equal("KeyboardInterrupts from flush() inside a periodic commit that reached the program", caught_loop, 1)
+    expect_equal("KeyboardInterrupts from flush() inside palloc.commit() that reached the program", caught_commit, 1)
+    check(commits >= 2, f"only {commits} commits were made")
+    log(f"  {calls} flushes in {commits} commits, never nested; the KeyboardInterrupt raised in a periodic "
+        "commit's flush and in palloc.commit()'s reached the program")
+
+
+def rest_after_text(text, key):
+    for line in text.splitlines():
+        if line.startswith(key + " "):
+            return line[len(key) + 1:]
+    return ""
+
+
+# ------------------------------------------------------------------------ watchdog
+
+def sc_watchdog(ctx):
+    """faulthandler.dump_traceback_later() armed at the commit a restart resumes."""
+    arena = ctx.path("watchdog.arena")
+    p = ctx.spawn(ctx.pp(arena, script("pp_watchdog.py")), "watchdog-1")
+    p.wait_line("armed")
+    p.kill9()
+    p = ctx.spawn(ctx.pp(arena, script("pp_watchdog.py")), "watchdog-2")
+    p.wait_line("cancelled", timeout=30)
+    p.wait_line(r"done 2 [0-9.]+", timeout=30)
+    finish_with(p, 0, "the resumed run")
+    err = p.stderr()
+    check("Timeout (0:00:01.500000)!" in err,
+          f"the watchdog armed at the commit did not fire in the resumed process:\n{err[-1500:]}")
+    check("Timeout (0:00:00.300000)!" in err, f"a watchdog armed after the resume did not fire:\n{err[-1500:]}")
+    log("  a watchdog armed at the commit fired in the resumed process; cancelling it and arming a new one worked")
+
+
 # ----------------------------------------------------------------------------- main
 
 SCENARIOS = {
@@ -849,6 +901,8 @@ SCENARIOS = {
     "allocators": sc_allocators,
     "large_heap": sc_large_heap,
     "copy_relocs": sc_copy_relocs,
+    "streams": sc_streams,
+    "watchdog": sc_watchdog,
 }
 
 

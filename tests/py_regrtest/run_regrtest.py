@@ -37,78 +37,60 @@ Exit status: 0 when every selected test passed or was skipped, 1 otherwise, 77 w
 the CPython test suite (package libpython3.11-testsuite) is not installed.
 
 Extensions. Besides py-persist's default set, the runs declare the test-only extension
-modules in EXTENSIONS (--extension _testcapi ...). Many tests import _testcapi bare
-(not via import_helper), so without the declaration they *error* instead of skipping:
+modules in EXTENSIONS (--extension _testcapi ...). Many tests import _testcapi bare (not
+through import_helper), so without the declaration they error instead of skipping:
 test_ast, test_atexit, test_call, test_coroutines, test_fcntl, test_fileio,
 test_finalization, test_format, test_gc, test_genericclass, test_imp, test_import,
 test_inspect, test_multibytecodec, test_poll, test_posix, test_stable_abi_ctypes,
 test_sys, test_weakref (_testcapi); test_getpath (_testinternalcapi); test_importlib
-(_testmultiphase); test___all__ and test_compileall (_multiprocessing, see (b) below).
-Extensions whose state lives outside the image (OpenSSL's _hashlib/_ssl, _ctypes,
-_sqlite3) are not declared: the tests that need them are skipped by regrtest through
-import_helper (test_ctypes, test_sqlite3, test_ssl, test_multiprocessing_*, ...), which
-counts as a pass; py-persist's import guard message is shown as the skip reason.
+(_testmultiphase). _multiprocessing is declared so that test_concurrent_futures runs its
+process pools (forks of py-persist). Modules whose objects hold process resources (_ctypes,
+_ssl, _hashlib, _sqlite3, mmap, _posixshmem) are not declared: tests needing them are
+skipped by regrtest with py-persist's import-guard message as the reason (shown in the
+table), which counts as a pass.
 
-Excluded tests (EXCLUDED below has the same list; each fails for the reason given;
-findings (a)-(f) are py-persist bugs or limitations, reproduced outside regrtest):
-  test_exceptions    hangs: test_recursion_in_except_handler recurses without a limit
-                     once a periodic commit lands near the recursion limit (a).
-  test_threading     hangs: test_PyThreadState_SetAsyncExc loses the asynchronous
-                     exception when it is delivered inside a commit (c).
-  test_trace, test_cprofile, test_profile, test_sys_settrace
-                     flaky: a commit runs py-persist's own Python code (before_commit in
-                     "<py-persist>/support.py") under the program's trace/profile
-                     function: trace.py then fails to open "<py-persist>/support.py"
-                     for its coverage report, profiles gain calls (d).
-  test_signal        test_itimer_real: signal.pause() returns on the commit timer's
-                     SIGRTMIN+4 before the expected SIGALRM (inherent in
+Every test regrtest lists was also run on its own under py-persist (fresh arena, the
+extensions above, 100 ms commits): 423 of 431 pass (test_trace since its fix, below).
+EXCLUDED holds the other eight:
+  test_signal        test_itimer_real: signal.pause() also returns on the commit timer's
+                     SIGRTMIN+4, before the SIGALRM it waits for (inherent in
                      --commit-interval being a signal).
-  test_io            test_interrupted_write_unbuffered (C and Python): an unbuffered
-                     write to a full pipe returns short when the commit signal
-                     interrupts it, where the test expects it to block until its own
-                     SIGALRM (inherent in --commit-interval; POSIX allows short writes).
-  test_sys           test_getallocatedblocks: py-persist routes the Python allocators to
-                     palloc, so sys.getallocatedblocks() is 0; the test takes the
-                     unnamed allocator for pymalloc (with _testcapi declared) and
-                     asserts > 0 (a consequence of the design).
-  test_gc            test_get_count is timing-sensitive: a commit between gc.collect()
-                     and gc.get_count() allocates (the handler's arguments) (flaky).
-  test_hashlib       `except ModuleNotFoundError` around `import _hashlib`: the guard
-                     raises a plain ImportError, so the fallback is not taken (b).
-  test_socket        hangs in ThreadedVSOCKSocketStreamTest (environment: AF_VSOCK in
-                     the container; plain /usr/bin/python3.11 hangs the same way).
-  test_cmd_line, test_compileall, test_ensurepip, test_idle
-                     fail under plain /usr/bin/python3.11 as well (environment: the
-                     host's PYTHON* variables are removed here, but Debian strips the
-                     ensurepip wheels, has no tkinter, and compileall/cmd_line depend on
-                     the host).
+  test_io            test_interrupted_write_unbuffered (C and Python): an unbuffered write
+                     to a full pipe returns short when the commit signal interrupts it; the
+                     test expects it to block until its own SIGALRM (inherent; POSIX allows
+                     the short write).
+  test_multiprocessing_fork, _forkserver, _spawn
+                     with _multiprocessing declared they reach `import mmap`, which the
+                     guard refuses; nothing catches it (skipped if _multiprocessing is not
+                     declared).
+  test_socket        environment: ThreadedVSOCKSocketStreamTest hangs in accept(), under
+                     plain /usr/bin/python3.11 as well.
+  test_ensurepip     environment: Debian removes the bundled wheels (fails in plain 3.11).
+  test_idle          environment: no tkinter.
 
-Since these findings py-persist was changed: a commit runs no Python code (the streams
-are flushed from C), commits never nest, and the import guard raises ModuleNotFoundError;
-pymalloc serves MEM and OBJ again. test_exceptions, test_hashlib, test_sys and test_gc pass
-since and are no longer excluded; the others above have not been re-run yet.
-
-Findings (py-persist), as first seen:
-  (a) RecursionError near the recursion limit: the periodic commit calls
-      before_commit() (Python code) from the signal handler; at the limit it raises
-      RecursionError, which py-persist prints through sys.excepthook; printing at the
-      limit breaks CPython 3.11's recursion accounting (reproducible in plain 3.11 with
-      any Python signal handler that calls sys.excepthook there), after which the
-      limit is no longer enforced and the test's exponential recursion never ends.
-  (b) The import guard's ImportError is not a ModuleNotFoundError.
-  (c) Exceptions raised inside before_commit() by signal handlers (KeyboardInterrupt
-      from Ctrl-C) or by PyThreadState_SetAsyncExc are printed as "internal step
-      before_commit failed" and swallowed: the program never sees them.
-  (d) py-persist's hook code runs under the program's sys.settrace/sys.setprofile.
-  (e) Periodic commits nest: before_commit() runs bytecode, where the next timer
-      signal starts another commit inside the first; with commits slower than the
-      interval the nesting is unbounded (RecursionError spam, no progress).
-  (f) faulthandler.dump_traceback_later() armed at a commit hangs the resumed process
-      at the next cancel/re-arm (its watchdog thread is gone but its lock is held).
-      This is why --kill-restart runs without regrtest's --timeout.
-The kill/restart variant also restores sys.stdout/sys.stderr on resume: a test killed
-mid-way had them replaced by unittest's capture buffers, and the resumed image keeps
-them (faithfully) -- a program that redirects its output must undo that itself.
+Found on the way, not regrtest failures of py-persist:
+  - regrtest itself, in one process (plain python3.11 too): test_call fails after
+    test_importlib (it reloads _testcapi, test_call compares module identity), so it is in
+    the CI list, ahead of test_importlib; regrtest's final junit file fails to assemble
+    ("append() argument must be xml.etree.ElementTree.Element") once a test re-imported
+    ElementTree, so the wrapper does not write it.
+  - After a resume the same regrtest code runs in a new process: os_helper.TESTFN still
+    has the old pid and importlib's FileFinders for relative sys.path entries are bound to
+    the killed run's working directory; plain 3.11 running regrtest twice with two
+    --tempdir values fails test_pickle the same way. The wrapper clears
+    sys.path_importer_cache on resume, and puts sys.stdout/sys.stderr back (a test killed
+    mid-way had them redirected to unittest's buffers, and the image keeps that).
+  - py-persist bugs, fixed since (each has a test in tests/py):
+    * a faulthandler.dump_traceback_later() watchdog armed at a commit hung the resumed
+      process at the next cancel or re-arm (the watchdog thread was gone, its lock still
+      held). regrtest arms one around every test with --timeout and just before it exits;
+      the --kill-restart variant now runs with --timeout (scenario `watchdog`).
+    * with a Python-level sys.stdout/sys.stderr, the commit's flush ran the program's
+      bytecode before the commit marked itself under way: a KeyboardInterrupt raised there
+      was discarded, and commits nested without bound when that flush took longer than
+      --commit-interval (scenario `streams`).
+    * the import guard's code was named "<py-persist>/support.py", not a "<...>" name, so
+      trace.py's coverage report of a traced import tried to open it (test_trace).
 """
 
 import sys
@@ -136,7 +118,7 @@ CI_TESTS = [
     "test_textwrap", "test_cmath", "test_pow", "test_numeric_tower", "test_keywordonlyarg",
     "test_positional_only_arg", "test_augassign", "test_print", "test_int_literal",
     "test_string_literals", "test_funcattrs", "test_dynamic", "test_opcache",
-    "test_compile", "test_ast",
+    "test_compile", "test_ast", "test_call",
 ]
 
 # Added by the long selection: I/O, archives, formats, tooling, imports, concurrency.
@@ -155,29 +137,24 @@ LONG_EXTRA = [
     "test_subprocess", "test_queue", "test_asyncio", "test_concurrent_futures",
     "test_uuid", "test_secrets", "test_hmac", "test_calendar", "test_time",
     "test_strptime", "test_difflib", "test_shelve", "test_dbm", "test_peepholer",
-    "test_call", "test_format", "test_genericclass", "test_multibytecodec",
+    "test_format", "test_genericclass", "test_multibytecodec",
     "test_codeccallbacks", "test_ucn", "test_utf8source", "test_bigmem", "test_context",
     "test_contextlib_async", "test_exception_hierarchy", "test_frame", "test_getpath",
-    "test_stable_abi_ctypes", "test___all__", "test_buffer",
+    "test_stable_abi_ctypes", "test___all__", "test_buffer", "test_trace",
     "test_embed", "test_structseq", "test_typechecks", "test_syntax", "test_sys_setprofile",
 ]
 
 # Test-only extension modules declared for every run (see the docstring).
 EXTENSIONS = ["_testcapi", "_testinternalcapi", "_testmultiphase", "_testbuffer",
-              "_testimportmultiple", "_multiprocessing", "_posixshmem", "xxlimited",
-              "xxlimited_35"]
+              "_testimportmultiple", "_multiprocessing", "xxlimited", "xxlimited_35"]
 
 EXCLUDED = {
-    "test_threading": "hangs: async exception swallowed inside a commit (finding c)",
-    "test_trace": "two errors under py-persist, not analysed yet (was finding d)",
-    "test_cprofile": "profile gains py-persist's hook calls (finding d), flaky",
-    "test_profile": "profile gains py-persist's hook calls (finding d), flaky",
-    "test_sys_settrace": "traces py-persist's hook calls (finding d), flaky",
-    "test_signal": "signal.pause() wakes on the commit timer's SIGRTMIN+4",
+    "test_signal": "signal.pause() also returns on the commit timer's SIGRTMIN+4",
     "test_io": "unbuffered write to a full pipe returns short on the commit signal",
+    "test_multiprocessing_fork": "needs mmap, not declared (process-bound mappings)",
+    "test_multiprocessing_forkserver": "needs mmap, not declared (process-bound mappings)",
+    "test_multiprocessing_spawn": "needs mmap, not declared (process-bound mappings)",
     "test_socket": "environment: AF_VSOCK test hangs under plain python3.11 as well",
-    "test_cmd_line": "environment: fails under plain python3.11 as well",
-    "test_compileall": "environment: fails under plain python3.11 as well",
     "test_ensurepip": "environment: Debian strips the bundled wheels",
     "test_idle": "environment: no tkinter",
 }
@@ -314,8 +291,8 @@ def main():
         print("SKIP: CPython's test suite is not installed (apt-get install libpython3.11-testsuite)")
         return 77
 
-    tests = select(a.selection, a.tests, a.include_excluded, a.py_persist)
-    kill_tests = select(a.kill_selection, [], a.include_excluded, a.py_persist) if a.kill_restart else []
+    tests = select(a.selection, a.tests, a.include_excluded)
+    kill_tests = select(a.kill_selection, [], a.include_excluded) if a.kill_restart else []
     exts = [] if a.no_extensions else EXTENSIONS
     os.makedirs(a.workdir, exist_ok=True)
     ok = True
@@ -331,7 +308,7 @@ def main():
     return 0 if ok else 1
 
 
-def select(selection, explicit, include_excluded, py_persist):
+def select(selection, explicit, include_excluded):
     if explicit:
         return list(explicit)
     if selection is None:
@@ -424,8 +401,9 @@ class Run:
             out = subprocess.run([self.a.palloc, "info", "--json", self.arena], capture_output=True, text=True)
             return json.loads(out.stdout)["epoch"] if out.returncode == 0 else -1
 
-        # regrtest's --timeout is left out: finding (f) would hang the resumed process.
-        p = self.start(False, 1)
+        # With regrtest's --timeout: the killed run had a faulthandler watchdog armed around
+        # the test it was in, which the resumed process must cancel and re-arm.
+        p = self.start(True, 1)
         victim = self.a.kill_during if self.a.kill_during in self.tests else self.tests[len(self.tests) // 2]
         deadline = p.started + self.a.timeout
         e_kill = None
@@ -454,7 +432,7 @@ class Run:
               f"{victim} running, last durable epoch {e_kill}", flush=True)
 
         mark = len(self.records())
-        q = self.start(False, 2)
+        q = self.start(True, 2)
         rc = self.wait(q)
         recs = self.records()[mark:]
         starts = [r for r in recs if r["event"] == "start"]
