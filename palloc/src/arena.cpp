@@ -13,8 +13,6 @@
 #include <fstream>
 #include <new>
 
-#include <xxhash.h>
-
 #include "binaries.h"
 #include "fork.h"
 #include "lock.h"
@@ -469,6 +467,8 @@ Status Arena::sync() {
 // part-way, its log is still full: that one is finished first. Returns with lk held.
 Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
   for (int round = 0; round < 2; round++) {
+    // After a failed sync the switched-out log may not be on disk: never fold it in.
+    if (!poisoned_.ok()) return poisoned_;
     unsigned old;
     const bool unfinished = logs_[1 - active_].end != kLogHeaderBytes;
     if (unfinished) {

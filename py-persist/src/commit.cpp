@@ -142,6 +142,13 @@ int64_t commit(CommitKind kind, std::string *why) {
   return epoch;
 }
 
+void commit_or_warn(CommitKind kind) {
+  std::string why;
+  if (commit(kind, &why) < 0)
+    fprintf(stderr, "py-persist: not committed%s: %s\n", kind == CommitKind::kExit ? " at exit" : "", why.c_str());
+  PyErr_Clear();  // no frame to raise it in
+}
+
 void start_periodic_commits() {
   const uint32_t ms = palloc_heap_claim_commit_interval();
   if (ms == 0) return;

@@ -79,6 +79,8 @@ std::vector<Segment> writable_segments() {
 
 std::string base_name(const std::string &path) { return path.substr(path.rfind('/') + 1); }
 
+bool is_libpython(const Segment &s) { return base_name(s.path).rfind("libpython3.11.so", 0) == 0; }
+
 // "_json" for ".../_json.cpython-311-x86_64-linux-gnu.so".
 std::string module_name(const std::string &path) {
   const std::string base = base_name(path);
@@ -114,7 +116,7 @@ std::vector<std::string> register_regions() {
   std::vector<std::string> missing;
   for (const Segment &s : writable_segments()) {
     std::string name;
-    if (base_name(s.path).rfind("libpython3.11.so", 0) == 0) {
+    if (is_libpython(s)) {
       name = "libpython3.11";
     } else if (std::find(declared().begin(), declared().end(), s.path) != declared().end()) {
       name = "ext:" + module_name(s.path);
@@ -132,7 +134,7 @@ std::vector<std::string> register_regions() {
 
 bool libpython_data(uintptr_t *start, uintptr_t *end) {
   for (const Segment &s : writable_segments())
-    if (base_name(s.path).rfind("libpython3.11.so", 0) == 0) {
+    if (is_libpython(s)) {
       *start = s.start;
       *end = s.end;
       return true;

@@ -1,6 +1,7 @@
-// fresh.cpp — a new interpreter on the persistent heap. Every allocation domain and the
-// object-arena allocator are set to palloc before pre-initialisation, and the
-// pre-configuration ignores the environment, so PYTHONMALLOC or -X dev cannot undo it.
+// fresh.cpp — a new interpreter on the persistent heap. The RAW domain and the object-arena
+// allocator are set to palloc before pre-initialisation (MEM and OBJ stay pymalloc, on
+// palloc's arenas), and the pre-configuration ignores the environment, so PYTHONMALLOC or
+// -X dev cannot undo it.
 #include <cstring>
 
 #include "palloc.h"

@@ -155,9 +155,7 @@ int run(int argc, char **argv) {
   // Normal exit: as python3, wait for the program's other (non-daemon) threads; then commit
   // and leave without finalizing.
   support::call_and_report("join_threads");
-  std::string why;
-  if (commit(CommitKind::kExit, &why) < 0) fprintf(stderr, "py-persist: not committed at exit: %s\n", why.c_str());
-  PyErr_Clear();
+  commit_or_warn(CommitKind::kExit);
   fflush(stdout);
   fflush(stderr);
   exit(status);

@@ -168,8 +168,9 @@ int launch(int argc, char **argv) {
   // aside (stage 2 puts it back for the programs Python starts): the layout is the same in
   // every run.
   if (const char *user = getenv("LD_PRELOAD"); user && *user) setenv(kPreloadVariable, user, 1);
-  setenv("LD_PRELOAD", join(paths, ':').c_str(), 1);
-  setenv(kExtensionsVariable, join(paths, ':').c_str(), 1);
+  const std::string preload = join(paths, ':');
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  setenv(kExtensionsVariable, preload.c_str(), 1);
   setenv(kArenaVariable, arena.c_str(), 1);
   if (o.persist.verbose) setenv("PY_PERSIST_VERBOSE", "1", 1);
   const std::string error = palloc::launch::reexec_persistent("py-persist", o.persist, arena, kFreshHint,

@@ -95,6 +95,9 @@ enum class CommitKind { kStatement, kExplicit, kPeriodic, kExit };
 // moment at which the state may be committed (other threads, an import under way, an
 // undeclared extension module) or the commit failed.
 int64_t commit(CommitKind kind, std::string *why);
+// For commits made with no Python frame to raise in (a REPL statement, the exit): a
+// refusal or failure is printed, and an exception from the program's flush dropped.
+void commit_or_warn(CommitKind kind);
 // With --commit-interval: a timer whose signal runs palloc's handler at the next bytecode
 // boundary.
 void start_periodic_commits();

@@ -89,6 +89,12 @@ int run_script(const Args &a) {
   return run_source(source, a.target.c_str());
 }
 
+int run_stdin() {
+  std::stringstream ss;
+  ss << std::cin.rdbuf();
+  return run_source(ss.str(), "<stdin>");
+}
+
 int run_module(const Args &a) {
   PyObject *runpy = PyImport_ImportModule("runpy");
   PyObject *r = runpy ? PyObject_CallMethod(runpy, "_run_module_as_main", "si", a.target.c_str(), 1) : nullptr;
@@ -125,12 +131,6 @@ void banner(const Args &a) {
     fprintf(stderr, "Python %s on %s\npy-persist: a new persistent session in %s\n", Py_GetVersion(), Py_GetPlatform(),
             arena_path().c_str());
   }
-}
-
-void commit_or_warn(CommitKind kind) {
-  std::string why;
-  if (commit(kind, &why) < 0) fprintf(stderr, "py-persist: not committed: %s\n", why.c_str());
-  PyErr_Clear();  // no frame to raise it in
 }
 
 // The interactive prompt. Returns an exit status when the code asks to exit, -1 at EOF.
@@ -220,20 +220,12 @@ int run_main(const Args &a) {
     case Args::Mode::kScript: status = run_script(a); break;
     case Args::Mode::kCommand: status = run_source(a.target, "<string>"); break;
     case Args::Mode::kModule: status = run_module(a); break;
-    case Args::Mode::kStdin: {
-      std::stringstream ss;
-      ss << std::cin.rdbuf();
-      status = run_source(ss.str(), "<stdin>");
-      break;
-    }
+    case Args::Mode::kStdin: status = run_stdin(); break;
     case Args::Mode::kRepl:
-      if (isatty(STDIN_FILENO)) {
+      if (isatty(STDIN_FILENO))
         interactive = true;
-      } else {
-        std::stringstream ss;
-        ss << std::cin.rdbuf();
-        status = run_source(ss.str(), "<stdin>");
-      }
+      else
+        status = run_stdin();
       break;
   }
   // python3 -i enters the prompt after the code, also after an exception, not after exit().
