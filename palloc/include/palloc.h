@@ -203,10 +203,11 @@ PALLOC_API int palloc_heap_resumed(void);
  * and, with PALLOC_COMMIT_INTERVAL_MS, periodically. */
 PALLOC_API int64_t palloc_heap_commit(void);
 
-/* palloc_heap_commit that returns once the commit is captured: it survives a crash of the
- * process at once, and with PALLOC_DURABILITY_SYNC a background thread puts it on disk
- * right away (a later palloc_heap_commit or palloc_sync waits for it). For periodic
- * commits, which should not stall the program on the disk. */
+/* palloc_heap_commit that returns once the dirty pages are copied aside: a background
+ * thread writes the record (a crash before it is written leaves the previous commit) and,
+ * with PALLOC_DURABILITY_SYNC, puts it on disk right away. A later palloc_heap_commit or
+ * palloc_sync waits for it. For periodic commits, which should not stall the program on
+ * the log or the disk. */
 PALLOC_API int64_t palloc_heap_commit_background(void);
 /* For an interpreter adapter that commits at its own safe points: returns the interval
  * PALLOC_COMMIT_INTERVAL_MS asked for (0 if none, or in transient mode) and stops the

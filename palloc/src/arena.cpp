@@ -241,35 +241,40 @@ bool Arena::page_matches_committed(uintptr_t addr, const void *page) {
   return page_checksum(page, layout_.page_size, pgno) == expect;
 }
 
-Arena::~Arena() {
-  if (bg_ && !detached_) {
-    {
-      std::lock_guard<std::mutex> lk(bg_mu_);
-      bg_stop_ = true;
-    }
-    bg_cv_.notify_all();
-    bg_->join();
-    delete bg_;
+namespace {
+
+// Asks one of the arena's threads to stop (its flag, set under its lock) and joins it.
+void stop_and_join(std::thread *&t, std::mutex &mu, bool &stop, std::condition_variable &cv) {
+  if (!t) return;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stop = true;
   }
-  // A detached child leaks the thread handle: the thread does not exist in this process.
+  cv.notify_all();
+  t->join();
+  delete t;
+  t = nullptr;
+}
+
+}  // namespace
+
+Arena::~Arena() {
+  // A detached child leaks the thread handles: the threads do not exist in this process.
+  if (!detached_) {
+    stop_and_join(writer_, mu_, writer_stop_, writer_cv_);
+    stop_and_join(bg_, bg_mu_, bg_stop_, bg_cv_);
+  }
   unregister_for_fork(this);
   tracker_.reset();
   if (table_map_) munmap(const_cast<uint8_t *>(table_map_), layout_.table_bytes);
   if (mapped_) munmap(base(), layout_.max_size);
+  if (snap_) munmap(snap_, snap_bytes_);
 }
 
 Status Arena::close() {
   if (detached_) return ok_status();
-  {
-    std::lock_guard<std::mutex> lk(bg_mu_);
-    bg_stop_ = true;
-  }
-  bg_cv_.notify_all();
-  if (bg_) {
-    bg_->join();
-    delete bg_;
-    bg_ = nullptr;
-  }
+  stop_and_join(writer_, mu_, writer_stop_, writer_cv_);  // it writes what it was handed first
+  stop_and_join(bg_, bg_mu_, bg_stop_, bg_cv_);
   std::lock_guard<std::mutex> cl(ckpt_mu_);
   std::unique_lock<std::mutex> lk(mu_);
   if (!poisoned_.ok()) return ok_status();  // leave the logs for the next open's recovery
@@ -318,20 +323,71 @@ Status Arena::commit(uint64_t *out_epoch) {
   return ok_status();
 }
 
-Status Arena::commit_capture(uint64_t *out_epoch) {
+Status Arena::commit_capture(uint64_t *out_epoch) { return capture(out_epoch, nullptr, false); }
+
+Status Arena::commit_capture_stopped(uint64_t *out_epoch, const std::function<void()> &resume, bool background) {
+  bool resumed = false;
+  const std::function<void()> once = [&] {
+    if (!resumed) resume();
+    resumed = true;
+  };
+  Status s = capture(out_epoch, &once, background);
+  once();
+  return s;
+}
+
+void Arena::wait_written() {
+  std::unique_lock<std::mutex> lk(mu_);
+  written_cv_.wait(lk, [this] { return !inflight_; });
+}
+
+uint8_t *Arena::snapshot_buffer(size_t bytes) {
+  if (bytes <= snap_bytes_) return snap_;
+  // Grown with room to spare and by mremap, which keeps the pages already faulted in.
+  const size_t ps = layout_.page_size;
+  const size_t want = std::min(kSnapshotBufferMax, (bytes + bytes / 4 + ps - 1) / ps * ps);
+  void *p = snap_ ? mremap(snap_, snap_bytes_, want, MREMAP_MAYMOVE)
+                  : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;  // the old buffer, if any, is still mapped
+  snap_ = static_cast<uint8_t *>(p);
+  snap_bytes_ = want;
+  return snap_;
+}
+
+void Arena::snapshot_buffer_trim(size_t used) {
+  // Keep what a steady writer needs; give back most of what one large commit left.
+  if (!snap_ || used >= snap_bytes_ / 4) return;
+  const size_t ps = layout_.page_size;
+  const size_t keep = std::min(snap_bytes_, (2 * used + ps - 1) / ps * ps);
+  if (keep == 0) {
+    munmap(snap_, snap_bytes_);
+    snap_ = nullptr;
+  } else {
+    munmap(snap_ + keep, snap_bytes_ - keep);
+  }
+  snap_bytes_ = keep;
+}
+
+// Collects the dirty pages and appends them as the next record. With `resume` (every
+// writer is stopped until it is called), pages are first copied aside, `resume` is
+// called, and the copies are checksummed and written while the program runs again, here
+// or (background) by the writer thread.
+Status Arena::capture(uint64_t *out_epoch, const std::function<void()> *resume, bool background) {
   if (detached_)
     return {PALLOC_E_DETACHED, "this process is a fork() child of the arena's owner; only the owner may commit"};
   std::unique_lock<std::mutex> lk(mu_);
+  written_cv_.wait(lk, [this] { return !inflight_; });  // records go to the log in order
   if (!poisoned_.ok()) return poisoned_;
-  const uint64_t t0 = now_monotonic_ns();
-  std::vector<uintptr_t> dirty;
-  dirty.swap(pending_);
-  Status s = tracker_->collect(&dirty);
+  auto c = std::make_unique<Capture>();
+  c->t0 = now_monotonic_ns();
+  c->dirty.swap(pending_);
+  Status s = tracker_->collect(&c->dirty);
   if (!s.ok()) {
     // Pages the scan re-armed before it failed would be missed by every later commit.
     poisoned_ = s.with_context("commit failed and dirty tracking is lost; reopen the arena");
     return poisoned_;
   }
+  std::vector<uintptr_t> &dirty = c->dirty;
   std::sort(dirty.begin(), dirty.end());
   dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
 
@@ -346,48 +402,108 @@ Status Arena::commit_capture(uint64_t *out_epoch) {
     }
     pages.push_back({reinterpret_cast<const void *>(a), pgno});
   }
-  const uint64_t epoch = epoch_ + 1;
-  uint64_t bytes = 0;
+  c->epoch = epoch_ + 1;
+  c->state = staged_;
   uint64_t durable;
   {
     std::lock_guard<std::mutex> sl(sync_mu_);
     durable = durable_epoch_;
   }
   // Pages written but unchanged (a reference count raised and dropped again) are left
-  // out: log_append compares each page's checksum with what the last commit wrote.
-  std::vector<RecordEntry> written;
-  s = log_append(&logs_[active_], seed_, layout_.page_size, epoch, pages, encode_state(staged_), &bytes, durable,
-                 skip_unchanged_ ? &page_hash_ : nullptr, &written);
+  // out: the writer compares each page's checksum with what the last commit wrote.
+  s = c->writer.begin(&logs_[active_], seed_, layout_.page_size, c->epoch, pages.size(), encode_state(c->state),
+                      durable, skip_unchanged_ ? &page_hash_ : nullptr);
+  if (s.ok() && resume) {
+    // Pages beyond what the buffer may hold are written now; the rest are copied aside.
+    const size_t ps = layout_.page_size;
+    size_t n = std::min(pages.size(), kSnapshotBufferMax / ps);
+    uint8_t *buf = n ? snapshot_buffer(n * ps) : nullptr;
+    if (!buf) n = 0;  // no memory for copies: everything is written with the program stopped
+    s = c->writer.add_live(pages.data() + n, pages.size() - n);
+    if (s.ok()) {
+      c->pgnos.resize(n);
+      for (size_t i = 0; i < n; i++) {
+        std::memcpy(buf + i * ps, pages[i].addr, ps);
+        c->pgnos[i] = pages[i].pgno;
+      }
+    }
+    (*resume)();
+  } else if (s.ok()) {
+    s = c->writer.add_live(pages.data(), pages.size());
+  }
   if (!s.ok()) {
     pending_ = std::move(dirty);  // the next commit writes them
-    return s.with_context("commit of epoch " + std::to_string(epoch) + " failed; epoch " + std::to_string(epoch_) +
+    return s.with_context("commit of epoch " + std::to_string(c->epoch) + " failed; epoch " +
+                          std::to_string(epoch_) + " is intact");
+  }
+  *out_epoch = c->epoch;
+  if (background) {
+    if (!writer_) writer_ = new std::thread([this] { writer_loop(); });
+    inflight_ = std::move(c);
+    writer_cv_.notify_all();
+    return ok_status();
+  }
+  bool want_checkpoint = false;
+  s = complete(*c, &want_checkpoint);
+  lk.unlock();
+  if (want_checkpoint) request_checkpoint();
+  return s;
+}
+
+// Writes the copies of a capture and finishes its record; the commit is then done.
+Status Arena::complete(Capture &c, bool *want_checkpoint) {
+  Status s = c.writer.add_copies(snap_, c.pgnos.data(), c.pgnos.size());
+  snapshot_buffer_trim(c.pgnos.size() * layout_.page_size);
+  uint64_t bytes = 0;
+  if (s.ok()) s = c.writer.finish(&bytes);
+  if (!s.ok()) {
+    pending_.insert(pending_.end(), c.dirty.begin(), c.dirty.end());  // the next commit writes them
+    return s.with_context("commit of epoch " + std::to_string(c.epoch) + " failed; epoch " + std::to_string(epoch_) +
                           " is intact");
   }
+  const std::vector<RecordEntry> &written = c.writer.entries();
   if (skip_unchanged_) {
     for (const RecordEntry &e : written) {
       if (e.pgno >= page_hash_.size()) page_hash_.resize(std::max<size_t>(e.pgno + 1, page_hash_.size() * 3 / 2), 0);
       page_hash_[e.pgno] = e.checksum;
     }
   }
-  epoch_ = epoch;
-  committed_ = staged_;
+  epoch_ = c.epoch;
+  committed_ = c.state;
   last_commit_unix_ns_ = now_unix_ns();
   stat_commits_++;
   stat_pages_ += written.size();
   stat_bytes_ += bytes;
   stat_last_pages_ = written.size();
-  last_capture_start_ns_ = t0;
-  stat_last_ns_ = now_monotonic_ns() - t0;
-  const bool want_checkpoint = logs_[active_].end >= opts_.checkpoint_bytes;
-  lk.unlock();
-
-  if (want_checkpoint) {
-    std::lock_guard<std::mutex> bl(bg_mu_);
-    bg_checkpoint_ = true;
-    bg_cv_.notify_all();
-  }
-  *out_epoch = epoch;
+  last_capture_start_ns_ = c.t0;
+  stat_last_ns_ = now_monotonic_ns() - c.t0;
+  *want_checkpoint = logs_[active_].end >= opts_.checkpoint_bytes;
   return ok_status();
+}
+
+void Arena::request_checkpoint() {
+  std::lock_guard<std::mutex> bl(bg_mu_);
+  bg_checkpoint_ = true;
+  bg_cv_.notify_all();
+}
+
+// The writer thread: finishes the records that background commits hand over, in order.
+void Arena::writer_loop() {
+  RuntimeScope runtime;  // this thread's allocations are palloc's own, never the heap's
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    writer_cv_.wait(lk, [this] { return writer_stop_ || inflight_; });
+    if (!inflight_) return;  // stopped, nothing left to write
+    bool want_checkpoint = false;
+    Status s = complete(*inflight_, &want_checkpoint);
+    if (!s.ok()) write_error_ = s;
+    inflight_.reset();
+    written_cv_.notify_all();
+    lk.unlock();
+    if (want_checkpoint) request_checkpoint();
+    if (s.ok()) sync_in_background();
+    lk.lock();
+  }
 }
 
 void Arena::sync_in_background() {
@@ -404,6 +520,11 @@ void Arena::skip_unchanged_pages(bool on) {
 }
 
 Status Arena::commit_wait(uint64_t epoch) {
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    written_cv_.wait(lk, [this] { return !inflight_; });
+    if (epoch_ < epoch) return write_error_.ok() ? Status{PALLOC_E_INVALID, "commit_wait: no such commit"} : write_error_;
+  }
   if (opts_.durability == PALLOC_DURABILITY_SYNC) PALLOC_TRY(wait_durable(epoch));
   std::lock_guard<std::mutex> lk(mu_);
   if (epoch == epoch_) stat_last_ns_ = now_monotonic_ns() - last_capture_start_ns_;
@@ -458,7 +579,13 @@ Status Arena::wait_durable(uint64_t epoch) {
 }
 
 Status Arena::sync() {
-  return wait_durable(epoch());
+  uint64_t e;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    written_cv_.wait(lk, [this] { return !inflight_; });  // what was committed includes it
+    e = epoch_;
+  }
+  return wait_durable(e);
 }
 
 // Switches to the other log, copies the old one into the data file, then empties it.
@@ -466,6 +593,7 @@ Status Arena::sync() {
 // commits go on meanwhile (into the other log). If an earlier checkpoint failed
 // part-way, its log is still full: that one is finished first. Returns with lk held.
 Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
+  written_cv_.wait(lk, [this] { return !inflight_; });  // its record is half in the active log
   for (int round = 0; round < 2; round++) {
     // After a failed sync the switched-out log may not be on disk: never fold it in.
     if (!poisoned_.ok()) return poisoned_;
@@ -725,6 +853,11 @@ void Arena::detach_after_fork() {
   new (&bg_mu_) std::mutex();
   new (&sync_cv_) std::condition_variable();
   new (&bg_cv_) std::condition_variable();
+  new (&written_cv_) std::condition_variable();
+  new (&writer_cv_) std::condition_variable();
+  // A record the parent's writer thread had still to write is never written here (and
+  // its memory is left alone: nothing may be freed in this handler).
+  (void)inflight_.release();
 }
 
 }  // namespace palloc

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,11 @@
 #include "wal.h"
 
 namespace palloc {
+
+// The most commit_capture_stopped copies aside to write after the program resumes; the
+// buffer stays mapped between commits (a steady writer reuses it) and shrinks when a
+// commit needs less than half of it.
+constexpr size_t kSnapshotBufferMax = size_t{256} << 20;
 
 class Arena {
  public:
@@ -29,6 +35,17 @@ class Arena {
   // commit() in two steps: capture writes the record (the memory may change again as
   // soon as it returns); wait makes it durable as the durability mode asks.
   Status commit_capture(uint64_t *epoch);
+  // commit_capture for a caller that keeps every writer stopped until `resume` is called
+  // (the persistent heap's barrier). The dirty pages are copied into a buffer kept for
+  // that (up to kSnapshotBufferMax; the rest are written before `resume`), `resume` is
+  // called, and the copies are checksummed and written while the program runs: by this
+  // thread, or with `background` by the arena's writer thread, so that this one returns
+  // at once (*epoch is then the epoch the record will have; commit_wait waits for it and
+  // reports a failure). `resume` is called exactly once, also when the commit fails.
+  Status commit_capture_stopped(uint64_t *epoch, const std::function<void()> &resume, bool background);
+  // Returns once no background record is being written (a caller about to stop the
+  // threads for a commit calls it first, so they are not stopped while it waits).
+  void wait_written();
   Status commit_wait(uint64_t epoch);
   // Instead of commit_wait: in sync mode, the background thread makes the last capture
   // durable soon (a commit_wait or sync later still waits for it).
@@ -79,6 +96,22 @@ class Arena {
   void background_loop();
   bool page_matches_committed(uintptr_t addr, const void *page);
   Status add_binary(const BinaryRecord &b);  // mu_ held
+  // A record being written: its pages beyond the buffer are in the log, the others are
+  // copied aside in snap_ (pgnos).
+  struct Capture {
+    RecordWriter writer;
+    std::vector<uint64_t> pgnos;
+    ArenaState state;
+    uint64_t epoch = 0;
+    std::vector<uintptr_t> dirty;  // what the next commit must write if this one fails
+    uint64_t t0 = 0;
+  };
+  Status capture(uint64_t *epoch, const std::function<void()> *resume, bool background);
+  Status complete(Capture &c, bool *want_checkpoint);  // mu_ held
+  void writer_loop();
+  void request_checkpoint();
+  uint8_t *snapshot_buffer(size_t bytes);    // mu_ held
+  void snapshot_buffer_trim(size_t used);    // mu_ held
 
   std::string path_;
   palloc_options opts_{};
@@ -101,6 +134,14 @@ class Arena {
   std::vector<uintptr_t> pending_;     // dirty pages a failed commit must still write
   bool skip_unchanged_ = false;        // see skip_unchanged_pages
   std::vector<uint64_t> page_hash_;    // by file page: checksum of the content last logged (0: unknown)
+  uint8_t *snap_ = nullptr;            // commit_capture_stopped's copies (anonymous mapping)
+  size_t snap_bytes_ = 0;
+  std::unique_ptr<Capture> inflight_;  // handed to the writer thread, not yet written
+  std::condition_variable written_cv_; // inflight_ became empty (with mu_)
+  std::condition_variable writer_cv_;  // work for the writer thread (with mu_)
+  bool writer_stop_ = false;
+  Status write_error_;                 // why the last background record failed
+  std::thread *writer_ = nullptr;
   Status poisoned_;                    // a failed sync: no further commit is safe
   uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
   uint64_t stat_checkpoints_ = 0;

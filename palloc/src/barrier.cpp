@@ -101,7 +101,7 @@ void begin() {
   // without one must attach first, which waits for mu): a single-threaded program's
   // commit skips the inter-processor interrupts.
   Record *self = t_record;
-  if (attached == (self ? 1u : 0u)) return;
+  if (alone()) return;
   if (membarrier_registered.load(std::memory_order_seq_cst)) (void)membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
   for (Record *r = all_records; r; r = r->all_next) {
     if (r == self) continue;
@@ -111,6 +111,8 @@ void begin() {
     }
   }
 }
+
+bool alone() { return attached == (t_record ? 1u : 0u); }
 
 void end() {
   g_state.fetch_and(~kPending, std::memory_order_seq_cst);

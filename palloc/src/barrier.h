@@ -63,6 +63,9 @@ inline void leave(Record *r) { r->inside.store(0, std::memory_order_release); }
 // thread that is inside the allocator. Holds the barrier's lock in between.
 void begin();
 void end();
+// Between begin() and end(): whether no thread but the caller holds a record, that is,
+// nobody else could run in the allocator once the barrier is lifted.
+bool alone();
 
 // Thread exit inside the allocator (mimalloc abandoning the thread's heap): excludes
 // commits by holding the barrier's lock, without needing a record.

@@ -42,6 +42,9 @@ palloc_arena *g_arena = nullptr;
 uintptr_t g_base = 0;
 std::atomic<uint64_t> g_backed{0};  // bytes of the arena currently backed (its size)
 std::mutex g_grow_mu;
+// One commit at a time, taken before the barrier: a commit still writing its copies
+// must not be waited for by another that has already stopped the threads.
+std::mutex g_commit_mu;
 bool g_resumed = false;
 bool g_verbose = false;
 bool g_verbose_commits = false;  // PALLOC_VERBOSE=2: a line per commit as well
@@ -208,24 +211,47 @@ int64_t commit(bool wait) {
   if (mode() != kPersistent) {
     return -static_cast<int64_t>(report_not_persistent());
   }
+  std::lock_guard<std::mutex> one_commit(g_commit_mu);
+  g_arena->impl->wait_written();  // the previous record first, with the threads running
   const auto t0 = std::chrono::steady_clock::now();
   barrier::begin();
   const auto t1 = std::chrono::steady_clock::now();
   palloc_meta_save();
   uint64_t epoch = 0;
-  Status s = g_arena->impl->commit_capture(&epoch);
-  barrier::end();
-  if (g_verbose_commits && s.ok()) {
-    palloc_stats st;
-    palloc_get_stats(g_arena, &st);
-    using ms = std::chrono::duration<double, std::milli>;
-    const auto t2 = std::chrono::steady_clock::now();
-    fprintf(stderr, "palloc: commit of epoch %llu: %llu pages, threads stopped %.2f ms (waiting for them %.2f ms)\n",
-            static_cast<unsigned long long>(epoch), static_cast<unsigned long long>(st.last_commit_pages),
-            ms(t2 - t0).count(), ms(t1 - t0).count());
+  std::chrono::steady_clock::time_point t2;
+  const auto release = [&] {
+    barrier::end();
+    t2 = std::chrono::steady_clock::now();
+  };
+  Status s;
+  if (wait && barrier::alone()) {
+    // Nobody would run meanwhile: copying the pages aside first would only cost.
+    s = g_arena->impl->commit_capture(&epoch);
+    release();
+  } else {
+    // The threads go on once the dirty pages are copied; the copies are written
+    // meanwhile, by the writer thread if the caller does not wait.
+    s = g_arena->impl->commit_capture_stopped(&epoch, release, !wait);
   }
+  if (g_verbose_commits && s.ok()) {
+    using ms = std::chrono::duration<double, std::milli>;
+    if (wait) {
+      palloc_stats st;
+      palloc_get_stats(g_arena, &st);
+      fprintf(stderr,
+              "palloc: commit of epoch %llu: %llu pages, threads stopped %.2f ms (waiting for them %.2f ms), "
+              "written in %.2f ms\n",
+              static_cast<unsigned long long>(epoch), static_cast<unsigned long long>(st.last_commit_pages),
+              ms(t2 - t0).count(), ms(t1 - t0).count(), ms(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      fprintf(stderr,
+              "palloc: commit of epoch %llu: threads stopped %.2f ms (waiting for them %.2f ms), "
+              "the record is written in the background\n",
+              static_cast<unsigned long long>(epoch), ms(t2 - t0).count(), ms(t1 - t0).count());
+    }
+  }
+  // Without waiting, the writer thread asks for the sync once the record is written.
   if (s.ok() && wait) s = g_arena->impl->commit_wait(epoch);
-  if (s.ok() && !wait) g_arena->impl->sync_in_background();
   if (!s.ok()) {
     set_last_error(s);
     return -static_cast<int64_t>(s.code());

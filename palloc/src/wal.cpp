@@ -2,6 +2,7 @@
 #include "wal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,87 +84,127 @@ Status log_reset(LogFile *log, uint64_t seq) {
   return ok_status();
 }
 
+Status RecordWriter::begin(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch, size_t max_pages,
+                           std::vector<uint8_t> state, uint64_t durable_epoch,
+                           const std::vector<uint64_t> *unchanged) {
+  log_ = log;
+  seed_ = seed;
+  page_size_ = page_size;
+  epoch_ = epoch;
+  durable_ = durable_epoch;
+  state_ = std::move(state);
+  unchanged_ = unchanged;
+  start_ = log->end;
+  off_ = start_ + kRecordHeaderBytes;  // the pages go right after the header
+  entries_.clear();
+  entries_.reserve(max_pages);
+  RecordHeader h;
+  h.npages = static_cast<uint32_t>(max_pages);
+  h.state_len = static_cast<uint32_t>(state_.size());
+  const uint64_t most = record_bytes(h, page_size);
+  if (start_ + most > log->reserved_end) {
+    uint64_t want = (start_ + most + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
+    PALLOC_TRY(reserve_space(log->fd.get(), log->reserved_end, want - log->reserved_end, true, log->path));
+    log->reserved_end = want;
+  }
+  open_ = true;
+  return ok_status();
+}
+
+void RecordWriter::take(const uint8_t *copy, uint64_t pgno) {
+  const uint64_t sum = page_checksum(copy, page_size_, pgno);
+  if (unchanged_ && pgno < unchanged_->size() && (*unchanged_)[pgno] == sum) return;
+  entries_.push_back({pgno, sum});
+  iov_.push_back({const_cast<uint8_t *>(copy), page_size_});
+}
+
+Status RecordWriter::flush() {
+  for (size_t i = 0; i < iov_.size(); i += IOV_MAX) {
+    const size_t n = std::min<size_t>(IOV_MAX, iov_.size() - i);
+    Status s = pwritev_full(log_->fd.get(), iov_.data() + i, static_cast<int>(n), off_, log_->path);
+    if (!s.ok()) return fail(s);
+    off_ += n * page_size_;
+  }
+  iov_.clear();
+  return ok_status();
+}
+
+Status RecordWriter::add_live(const PageRef *pages, size_t n) {
+  const size_t batch = std::min(n, kCopyBatchPages);
+  if (batch_.size() < batch * page_size_) batch_.resize(batch * page_size_);
+  for (size_t i = 0; i < n; i += batch) {
+    const size_t m = std::min(batch, n - i);
+    for (size_t j = 0; j < m; j++) {
+      uint8_t *dst = batch_.data() + j * page_size_;
+      std::memcpy(dst, pages[i + j].addr, page_size_);
+      take(dst, pages[i + j].pgno);
+    }
+    PALLOC_TRY(flush());
+  }
+  return ok_status();
+}
+
+Status RecordWriter::add_copies(const uint8_t *copies, const uint64_t *pgnos, size_t n) {
+  for (size_t i = 0; i < n; i += kCopyBatchPages) {
+    const size_t m = std::min(kCopyBatchPages, n - i);
+    for (size_t j = 0; j < m; j++) take(copies + (i + j) * page_size_, pgnos[i + j]);
+    PALLOC_TRY(flush());
+  }
+  return ok_status();
+}
+
+Status RecordWriter::finish(uint64_t *bytes_written) {
+  RecordHeader h;
+  h.epoch = epoch_;
+  h.durable_epoch = durable_;
+  h.log_seq = log_->header.seq;
+  h.unix_ns = now_unix_ns();
+  h.npages = static_cast<uint32_t>(entries_.size());
+  h.state_len = static_cast<uint32_t>(state_.size());
+  const uint64_t total = record_bytes(h, page_size_);
+  uint8_t header[kRecordHeaderBytes];
+  encode_record_header(h, seed_, header);
+  RecordHasher hasher(seed_);
+  hasher.update(header, sizeof header);
+  hasher.update(entries_.data(), entries_.size() * kRecordEntryBytes);
+  hasher.update(state_.data(), state_.size());
+  uint8_t trailer[kRecordTrailerBytes];
+  encode_record_trailer(epoch_, 0, trailer);
+  hasher.update(trailer, 16);
+  encode_record_trailer(epoch_, hasher.digest(), trailer);
+  struct iovec tail[3] = {{entries_.data(), entries_.size() * kRecordEntryBytes},
+                          {state_.data(), state_.size()},
+                          {trailer, sizeof trailer}};
+  Status s = pwritev_full(log_->fd.get(), tail, 3, off_, log_->path);
+  if (s.ok()) s = pwrite_full(log_->fd.get(), header, sizeof header, start_, log_->path);
+  if (!s.ok()) return fail(s);
+  log_->end = start_ + total;
+  open_ = false;
+  if (bytes_written) *bytes_written = total;
+  return ok_status();
+}
+
+Status RecordWriter::fail(const Status &s) {
+  if (open_) {
+    // Cut the partial record off so a later record cannot follow garbage.
+    (void)::ftruncate(log_->fd.get(), static_cast<off_t>(start_));
+    log_->reserved_end = start_;
+    open_ = false;
+  }
+  return s;
+}
+
+RecordWriter::~RecordWriter() { (void)fail(ok_status()); }
+
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,
                   uint64_t *bytes_written, uint64_t durable_epoch, const std::vector<uint64_t> *unchanged,
                   std::vector<RecordEntry> *written) {
-  RecordHeader h;
-  h.epoch = epoch;
-  h.durable_epoch = durable_epoch;
-  h.log_seq = log->header.seq;
-  h.unix_ns = now_unix_ns();
-  h.npages = static_cast<uint32_t>(pages.size());
-  h.state_len = static_cast<uint32_t>(state.size());
-  const uint64_t start = log->end;
-
-  // Reserve room for every page first: a full disk fails here, before any write.
-  const uint64_t most = record_bytes(h, page_size);
-  if (start + most > log->reserved_end) {
-    uint64_t want = (start + most + kReserveChunk - 1) / kReserveChunk * kReserveChunk;
-    PALLOC_TRY(reserve_space(log->fd.get(), log->reserved_end, want - log->reserved_end, true, log->path));
-    log->reserved_end = want;
-  }
-
-  std::vector<RecordEntry> local;
-  std::vector<RecordEntry> &entries = written ? *written : local;
-  entries.clear();
-  entries.reserve(pages.size());
-  const size_t batch = std::min(pages.size(), kCopyBatchPages);
-  std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[std::max<size_t>(batch, 1) * page_size]);
-  if (!copy) return {PALLOC_E_NOMEM, "no memory for the commit's copy buffer"};
-
-  auto fail = [&](const Status &s) {
-    // Cut the partial record off so a later record cannot follow garbage.
-    (void)::ftruncate(log->fd.get(), static_cast<off_t>(start));
-    log->reserved_end = start;
-    return s;
-  };
-
-  // The pages go right after the header, whose page count is known only once the
-  // unchanged ones are left out: it is written last, with the entries and the trailer.
-  uint64_t off = start + kRecordHeaderBytes;
-  std::vector<struct iovec> iov;
-  iov.reserve(batch);
-  for (size_t i = 0; i < pages.size(); i += batch) {
-    const size_t n = std::min(batch, pages.size() - i);
-    size_t kept = 0;
-    for (size_t j = 0; j < n; j++) {
-      const PageRef &p = pages[i + j];
-      uint8_t *dst = copy.get() + kept * page_size;
-      std::memcpy(dst, p.addr, page_size);
-      const uint64_t sum = page_checksum(dst, page_size, p.pgno);
-      if (unchanged && p.pgno < unchanged->size() && (*unchanged)[p.pgno] == sum) continue;
-      entries.push_back({p.pgno, sum});
-      iov.push_back({dst, page_size});
-      kept++;
-    }
-    if (kept == 0) continue;
-    Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
-    if (!s.ok()) return fail(s);
-    off += kept * page_size;
-    iov.clear();
-  }
-
-  h.npages = static_cast<uint32_t>(entries.size());
-  const uint64_t total = record_bytes(h, page_size);
-  uint8_t header[kRecordHeaderBytes];
-  encode_record_header(h, seed, header);
-  RecordHasher hasher(seed);
-  hasher.update(header, sizeof header);
-  hasher.update(entries.data(), entries.size() * kRecordEntryBytes);
-  hasher.update(state.data(), state.size());
-  uint8_t trailer[kRecordTrailerBytes];
-  encode_record_trailer(epoch, 0, trailer);
-  hasher.update(trailer, 16);
-  encode_record_trailer(epoch, hasher.digest(), trailer);
-  iov.push_back({entries.data(), entries.size() * kRecordEntryBytes});
-  iov.push_back({const_cast<uint8_t *>(state.data()), state.size()});
-  iov.push_back({trailer, sizeof trailer});
-  Status s = pwritev_full(log->fd.get(), iov.data(), static_cast<int>(iov.size()), off, log->path);
-  if (s.ok()) s = pwrite_full(log->fd.get(), header, sizeof header, start, log->path);
-  if (!s.ok()) return fail(s);
-  log->end = start + total;
-  if (bytes_written) *bytes_written = total;
+  RecordWriter w;
+  PALLOC_TRY(w.begin(log, seed, page_size, epoch, pages.size(), state, durable_epoch, unchanged));
+  PALLOC_TRY(w.add_live(pages.data(), pages.size()));
+  PALLOC_TRY(w.finish(bytes_written));
+  if (written) *written = w.entries();
   return ok_status();
 }
 

@@ -3,6 +3,8 @@
 // the other log, copies the old one into the data file, then empties it.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -40,12 +42,48 @@ struct PageRef {
   uint64_t pgno;
 };
 
-// Appends one commit record at log->end. Pages are copied before they are checksummed,
-// so a thread writing to them meanwhile cannot produce a record that fails its own
-// checksums. On failure the log is cut back to where it was and nothing is appended.
-// durable_epoch: the newest epoch known to be on disk now (see RecordHeader).
-// unchanged: if given, a page whose checksum equals unchanged[pgno] (what the last commit
-// wrote of it) is left out: a page written back to its old content. written: if given,
+// Writes one commit record at log->end in steps, so that a caller can copy pages while
+// the program is stopped and checksum and write them after it runs again. Space for the
+// most pages announced is reserved first (a full disk fails there, before any write);
+// the pages follow; the header, which carries the count of pages actually kept, goes
+// last with the entries and the trailer. If the writer is dropped unfinished, or a step
+// fails, the log is cut back to where it was and nothing is appended.
+class RecordWriter {
+ public:
+  // durable_epoch: the newest epoch known to be on disk now (see RecordHeader).
+  // unchanged: if given, a page whose checksum equals unchanged[pgno] (what the last
+  // commit wrote of it) is left out: a page written back to its old content.
+  Status begin(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch, size_t max_pages,
+               std::vector<uint8_t> state, uint64_t durable_epoch, const std::vector<uint64_t> *unchanged);
+  // Pages in memory that may change meanwhile: each is copied before it is checksummed,
+  // so a concurrent writer cannot produce a record that fails its own checksums.
+  Status add_live(const PageRef *pages, size_t n);
+  // Copies nobody writes to: copies[i * page_size] holds page pgnos[i].
+  Status add_copies(const uint8_t *copies, const uint64_t *pgnos, size_t n);
+  // Writes the header, entries, state and trailer; the record is then complete.
+  Status finish(uint64_t *bytes_written);
+  // The entries of the pages kept so far (page number and checksum).
+  const std::vector<RecordEntry> &entries() const { return entries_; }
+  ~RecordWriter();
+
+ private:
+  // Checksums page_size bytes at `copy`, leaves it out if unchanged, else queues it.
+  void take(const uint8_t *copy, uint64_t pgno);
+  Status flush();  // writes the queued pages
+  Status fail(const Status &s);
+
+  LogFile *log_ = nullptr;
+  uint64_t seed_ = 0, page_size_ = 0, epoch_ = 0, durable_ = 0;
+  uint64_t start_ = 0, off_ = 0;
+  std::vector<uint8_t> state_;
+  const std::vector<uint64_t> *unchanged_ = nullptr;
+  std::vector<RecordEntry> entries_;
+  std::vector<struct iovec> iov_;
+  std::vector<uint8_t> batch_;  // add_live's copies
+  bool open_ = false;
+};
+
+// A whole record in one call (RecordWriter: begin, add_live, finish). written: if given,
 // receives the entries of the pages actually appended.
 Status log_append(LogFile *log, uint64_t seed, uint64_t page_size, uint64_t epoch,
                   const std::vector<PageRef> &pages, const std::vector<uint8_t> &state,

@@ -55,7 +55,9 @@ void slow_free(void *p);
 inline void *try_fast_malloc(size_t n) {
   if (__builtin_expect(transient(), 1)) return mi_malloc(n);
   if (barrier::Record *r = persistent_alloc_enter()) {
-    void *p = mi_malloc(n);
+    // mi_malloc_small keeps the common case inlined here too (mi_malloc's second copy
+    // is left out of line by the compiler).
+    void *p = __builtin_expect(n <= MI_SMALL_SIZE_MAX, 1) ? mi_malloc_small(n) : mi_malloc(n);
     barrier::leave(r);
     return p;
   }

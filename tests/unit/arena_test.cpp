@@ -20,6 +20,7 @@
 
 #include "datafile.h"
 #include "api_arena.h"
+#include "arena.h"
 #include "palloc.h"
 #include "unit_util.h"
 
@@ -295,6 +296,109 @@ TEST_F(Arena, UnchangedWrittenPagesAreSkippedButChangesBackAreNot) {
   ASSERT_TRUE(a);
   EXPECT_EQ(palloc_epoch(a.get()), 4u);
   for (size_t i = 0; i < 4; i++) EXPECT_TRUE(unit::page_has(page(a.get(), i), i, 1)) << "page " << i;
+}
+
+// commit_capture_stopped (the persistent heap's commits): the record holds the pages as
+// they were when `resume` was called, however they change while the copies are written
+// (by the caller, or by the writer thread in the background); `resume` runs once; records
+// stay in order and checkpoints wait for a record still being written.
+TEST_P(ArenaByTracker, CopiedCommitsHoldThePagesAsTheyWereAtResume) {
+  palloc_options o = topts();
+  o.checkpoint_bytes = 1 * kMiB;  // checkpoints run while records are being written
+  const size_t span = 96;
+  const uint64_t rounds = 24;
+  {
+    ArenaPtr a = open(o);
+    ASSERT_TRUE(a);
+    for (uint64_t r = 1; r <= rounds; r++) {
+      for (size_t i = 0; i < span; i++) unit::fill_page(page(a.get(), i), i, r);
+      unsigned resumed = 0;
+      uint64_t epoch = 0;
+      const bool background = r % 2 == 0;
+      palloc::Status s = a->impl->commit_capture_stopped(
+          &epoch,
+          [&] {
+            resumed++;
+            // The program runs again: these writes belong to the next commit, if any.
+            for (size_t i = 0; i < span; i += 3) unit::fill_page(page(a.get(), i), i, 1000 + r);
+          },
+          background);
+      ASSERT_TRUE(s.ok()) << s.message();
+      EXPECT_EQ(resumed, 1u);
+      EXPECT_EQ(epoch, r);
+      ASSERT_TRUE(a->impl->commit_wait(epoch).ok());
+      EXPECT_EQ(palloc_epoch(a.get()), r);
+    }
+    // Close writes no commit: what survives is the last record, the pages as of round 24.
+    EXPECT_EQ(palloc_close(a.release()), PALLOC_OK);
+  }
+  ArenaPtr a = open(o);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(palloc_epoch(a.get()), rounds);
+  EXPECT_GT(stats_of(a.get()).checkpoint_epoch, 0u);
+  for (size_t i = 0; i < span; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, rounds)) << "page " << i;
+}
+
+// A background record that has not been waited for is still written, in order, before
+// the arena closes, and before a later commit's record.
+TEST_P(ArenaByTracker, BackgroundRecordsAreWrittenBeforeLaterCommitsAndClose) {
+  {
+    ArenaPtr a = open(topts());
+    ASSERT_TRUE(a);
+    uint64_t epoch = 0;
+    for (size_t i = 0; i < 8; i++) unit::fill_page(page(a.get(), i), i, 1);
+    ASSERT_TRUE(a->impl->commit_capture_stopped(&epoch, [] {}, true).ok());
+    ASSERT_EQ(epoch, 1u);
+    unit::fill_page(page(a.get(), 3), 3, 2);
+    ASSERT_EQ(palloc_commit(a.get()), 2);  // waits for epoch 1's record first
+    for (size_t i = 8; i < 16; i++) unit::fill_page(page(a.get(), i), i, 3);
+    ASSERT_TRUE(a->impl->commit_capture_stopped(&epoch, [] {}, true).ok());
+    ASSERT_EQ(epoch, 3u);
+    EXPECT_EQ(palloc_close(a.release()), PALLOC_OK);  // writes epoch 3 before it stops
+  }
+  ArenaPtr a = open(topts());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(palloc_epoch(a.get()), 3u);
+  for (size_t i = 0; i < 16; i++)
+    EXPECT_TRUE(unit::page_has(page(a.get(), i), i, i == 3 ? 2 : i < 8 ? 1 : 3)) << "page " << i;
+}
+
+// A copied commit whose record cannot be written (the log may not grow) lets the program
+// go on all the same (resume runs), keeps the previous epoch, and the next commit writes
+// the pages it could not.
+TEST_F(Arena, CopiedCommitThatFailsResumesAndTheNextOneWritesItsPages) {
+  palloc_options o = opts();
+  int code = unit::run_in_child([&]() -> int {
+    palloc_arena *a = nullptr;
+    CHILD_CHECK(palloc_open(path_.c_str(), &o, &a) == PALLOC_OK);
+    for (size_t i = 0; i < 4; i++) unit::fill_page(page(a, i), i, 1);
+    CHILD_CHECK(palloc_commit(a) == 1);
+    // The log cannot grow: reserving space for the record fails.
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {static_cast<rlim_t>(unit::file_size_of(path_ + ".wal0")), RLIM_INFINITY};
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    for (size_t i = 0; i < 200; i++) unit::fill_page(page(a, i), i, 2);
+    // In the background the failure is reported to whoever waits for the epoch...
+    unsigned resumed = 0;
+    uint64_t epoch = 0;
+    CHILD_CHECK(a->impl->commit_capture_stopped(&epoch, [&] { resumed++; }, true).ok());
+    CHILD_CHECK(resumed == 1 && epoch == 2);
+    CHILD_CHECK(!a->impl->commit_wait(epoch).ok());
+    CHILD_CHECK(palloc_epoch(a) == 1);
+    // ...and here to the caller.
+    CHILD_CHECK(!a->impl->commit_capture_stopped(&epoch, [&] { resumed++; }, false).ok());
+    CHILD_CHECK(resumed == 2);
+    CHILD_CHECK(palloc_epoch(a) == 1);
+    lim.rlim_cur = RLIM_INFINITY;
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    CHILD_CHECK(palloc_commit(a) == 2);  // no page was written since: the failed set goes in
+    unit::crash_now();
+  });
+  ASSERT_EQ(code, 128 + SIGKILL);
+  ArenaPtr a = open(o);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(palloc_epoch(a.get()), 2u);
+  for (size_t i = 0; i < 200; i++) ASSERT_TRUE(unit::page_has(page(a.get(), i), i, 2)) << "page " << i;
 }
 
 TEST_F(Arena, RootArgumentsAreChecked) {

@@ -468,5 +468,48 @@ TEST_F(Wal, PagesEqualToWhatWasLastLoggedAreLeftOutOfTheRecord) {
   EXPECT_EQ(s.records[2].state.roots[1].value, state_for(3).roots[1].value);
 }
 
+TEST_F(Wal, ARecordBuiltInStepsReadsBackAndAnUnfinishedOneLeavesNothing) {
+  // Pages 0-3 are written from live memory, 4-7 from copies taken earlier: the copies,
+  // not the memory as it is now, are what the record holds.
+  for (size_t i = 0; i < 8; i++) unit::fill_page(mem_ + i * ps_, i, 1);
+  std::vector<uint8_t> copies(4 * ps_);
+  std::vector<uint64_t> pgnos;
+  for (size_t i = 4; i < 8; i++) {
+    std::memcpy(copies.data() + (i - 4) * ps_, mem_ + i * ps_, ps_);
+    pgnos.push_back(pgno(i));
+    unit::fill_page(mem_ + i * ps_, i, 9);  // changed after the copy
+  }
+  std::vector<PageRef> live;
+  for (size_t i = 0; i < 4; i++) live.push_back({mem_ + i * ps_, pgno(i)});
+  uint64_t bytes = 0;
+  {
+    RecordWriter w;
+    ASSERT_TRUE(w.begin(&log_, seed_, ps_, 1, 8, encode_state(state_for(1)), kDurableUnknown, nullptr).ok());
+    ASSERT_TRUE(w.add_live(live.data(), live.size()).ok());
+    ASSERT_TRUE(w.add_copies(copies.data(), pgnos.data(), pgnos.size()).ok());
+    ASSERT_TRUE(w.finish(&bytes).ok());
+    EXPECT_EQ(w.entries().size(), 8u);
+  }
+  EXPECT_EQ(bytes, expected_bytes(8, 1));
+  const uint64_t end = log_.end;
+  {
+    RecordWriter w;  // dropped after writing pages: the log is cut back
+    ASSERT_TRUE(w.begin(&log_, seed_, ps_, 2, 4, encode_state(state_for(2)), kDurableUnknown, nullptr).ok());
+    ASSERT_TRUE(w.add_live(live.data(), live.size()).ok());
+  }
+  EXPECT_EQ(log_.end, end);
+  EXPECT_EQ(unit::file_size_of(path_), end);
+  LogScan sc = scan(log_, true);
+  ASSERT_EQ(sc.records.size(), 1u);
+  EXPECT_FALSE(sc.torn_tail) << sc.tail_problem;
+  std::vector<uint8_t> buf(ps_);
+  for (size_t k = 0; k < 8; k++) {
+    ASSERT_TRUE(log_read_page(log_, sc.records[0], ps_, k, buf.data()).ok());
+    const size_t i = k;  // entries are in the order the pages were added
+    EXPECT_EQ(sc.records[0].entries[k].pgno, pgno(i));
+    EXPECT_TRUE(unit::page_has(buf.data(), i, 1)) << "page " << i;
+  }
+}
+
 }  // namespace
 }  // namespace palloc
