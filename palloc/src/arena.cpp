@@ -338,6 +338,10 @@ Status Arena::commit_capture_stopped(uint64_t *out_epoch, const std::function<vo
 
 void Arena::wait_written() {
   std::unique_lock<std::mutex> lk(mu_);
+  await_written(lk);
+}
+
+void Arena::await_written(std::unique_lock<std::mutex> &lk) {
   written_cv_.wait(lk, [this] { return !inflight_; });
 }
 
@@ -376,7 +380,7 @@ Status Arena::capture(uint64_t *out_epoch, const std::function<void()> *resume, 
   if (detached_)
     return {PALLOC_E_DETACHED, "this process is a fork() child of the arena's owner; only the owner may commit"};
   std::unique_lock<std::mutex> lk(mu_);
-  written_cv_.wait(lk, [this] { return !inflight_; });  // records go to the log in order
+  await_written(lk);  // records go to the log in order
   if (!poisoned_.ok()) return poisoned_;
   auto c = std::make_unique<Capture>();
   c->t0 = now_monotonic_ns();
@@ -431,11 +435,7 @@ Status Arena::capture(uint64_t *out_epoch, const std::function<void()> *resume, 
   } else if (s.ok()) {
     s = c->writer.add_live(pages.data(), pages.size());
   }
-  if (!s.ok()) {
-    pending_ = std::move(dirty);  // the next commit writes them
-    return s.with_context("commit of epoch " + std::to_string(c->epoch) + " failed; epoch " +
-                          std::to_string(epoch_) + " is intact");
-  }
+  if (!s.ok()) return commit_failed(s, *c);
   *out_epoch = c->epoch;
   if (background) {
     if (!writer_) writer_ = new std::thread([this] { writer_loop(); });
@@ -456,11 +456,7 @@ Status Arena::complete(Capture &c, bool *want_checkpoint) {
   snapshot_buffer_trim(c.pgnos.size() * layout_.page_size);
   uint64_t bytes = 0;
   if (s.ok()) s = c.writer.finish(&bytes);
-  if (!s.ok()) {
-    pending_.insert(pending_.end(), c.dirty.begin(), c.dirty.end());  // the next commit writes them
-    return s.with_context("commit of epoch " + std::to_string(c.epoch) + " failed; epoch " + std::to_string(epoch_) +
-                          " is intact");
-  }
+  if (!s.ok()) return commit_failed(s, c);
   const std::vector<RecordEntry> &written = c.writer.entries();
   if (skip_unchanged_) {
     for (const RecordEntry &e : written) {
@@ -479,6 +475,12 @@ Status Arena::complete(Capture &c, bool *want_checkpoint) {
   stat_last_ns_ = now_monotonic_ns() - c.t0;
   *want_checkpoint = logs_[active_].end >= opts_.checkpoint_bytes;
   return ok_status();
+}
+
+Status Arena::commit_failed(const Status &s, const Capture &c) {
+  pending_.insert(pending_.end(), c.dirty.begin(), c.dirty.end());  // the next commit writes them
+  return s.with_context("commit of epoch " + std::to_string(c.epoch) + " failed; epoch " + std::to_string(epoch_) +
+                        " is intact");
 }
 
 void Arena::request_checkpoint() {
@@ -522,7 +524,7 @@ void Arena::skip_unchanged_pages(bool on) {
 Status Arena::commit_wait(uint64_t epoch) {
   {
     std::unique_lock<std::mutex> lk(mu_);
-    written_cv_.wait(lk, [this] { return !inflight_; });
+    await_written(lk);
     if (epoch_ < epoch) return write_error_.ok() ? Status{PALLOC_E_INVALID, "commit_wait: no such commit"} : write_error_;
   }
   if (opts_.durability == PALLOC_DURABILITY_SYNC) PALLOC_TRY(wait_durable(epoch));
@@ -582,7 +584,7 @@ Status Arena::sync() {
   uint64_t e;
   {
     std::unique_lock<std::mutex> lk(mu_);
-    written_cv_.wait(lk, [this] { return !inflight_; });  // what was committed includes it
+    await_written(lk);  // what was committed includes it
     e = epoch_;
   }
   return wait_durable(e);
@@ -593,7 +595,7 @@ Status Arena::sync() {
 // commits go on meanwhile (into the other log). If an earlier checkpoint failed
 // part-way, its log is still full: that one is finished first. Returns with lk held.
 Status Arena::checkpoint(std::unique_lock<std::mutex> &lk) {
-  written_cv_.wait(lk, [this] { return !inflight_; });  // its record is half in the active log
+  await_written(lk);  // its record is half in the active log
   for (int round = 0; round < 2; round++) {
     // After a failed sync the switched-out log may not be on disk: never fold it in.
     if (!poisoned_.ok()) return poisoned_;

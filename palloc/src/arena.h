@@ -108,6 +108,9 @@ class Arena {
   };
   Status capture(uint64_t *epoch, const std::function<void()> *resume, bool background);
   Status complete(Capture &c, bool *want_checkpoint);  // mu_ held
+  // A capture that could not be written: its pages go to the next commit.
+  Status commit_failed(const Status &s, const Capture &c);  // mu_ held
+  void await_written(std::unique_lock<std::mutex> &lk);       // wait_written, lock held
   void writer_loop();
   void request_checkpoint();
   uint8_t *snapshot_buffer(size_t bytes);    // mu_ held

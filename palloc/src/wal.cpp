@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <new>
 
 namespace palloc {
 
@@ -118,24 +119,31 @@ void RecordWriter::take(const uint8_t *copy, uint64_t pgno) {
   iov_.push_back({const_cast<uint8_t *>(copy), page_size_});
 }
 
+// Both add_ calls flush after at most kCopyBatchPages pages: one pwritev takes them all.
+static_assert(kCopyBatchPages <= IOV_MAX);
+
 Status RecordWriter::flush() {
-  for (size_t i = 0; i < iov_.size(); i += IOV_MAX) {
-    const size_t n = std::min<size_t>(IOV_MAX, iov_.size() - i);
-    Status s = pwritev_full(log_->fd.get(), iov_.data() + i, static_cast<int>(n), off_, log_->path);
-    if (!s.ok()) return fail(s);
-    off_ += n * page_size_;
-  }
+  if (iov_.empty()) return ok_status();
+  Status s = pwritev_full(log_->fd.get(), iov_.data(), static_cast<int>(iov_.size()), off_, log_->path);
+  if (!s.ok()) return fail(s);
+  off_ += iov_.size() * page_size_;
   iov_.clear();
   return ok_status();
 }
 
 Status RecordWriter::add_live(const PageRef *pages, size_t n) {
-  const size_t batch = std::min(n, kCopyBatchPages);
-  if (batch_.size() < batch * page_size_) batch_.resize(batch * page_size_);
-  for (size_t i = 0; i < n; i += batch) {
-    const size_t m = std::min(batch, n - i);
+  if (batch_pages_ < std::min(n, kCopyBatchPages)) {
+    batch_pages_ = std::min(n, kCopyBatchPages);
+    batch_.reset(new (std::nothrow) uint8_t[batch_pages_ * page_size_]);
+    if (!batch_) {
+      batch_pages_ = 0;
+      return fail({PALLOC_E_NOMEM, "no memory for the commit's copy buffer"});
+    }
+  }
+  for (size_t i = 0; i < n; i += kCopyBatchPages) {
+    const size_t m = std::min(kCopyBatchPages, n - i);
     for (size_t j = 0; j < m; j++) {
-      uint8_t *dst = batch_.data() + j * page_size_;
+      uint8_t *dst = batch_.get() + j * page_size_;
       std::memcpy(dst, pages[i + j].addr, page_size_);
       take(dst, pages[i + j].pgno);
     }

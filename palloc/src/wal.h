@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -79,7 +80,8 @@ class RecordWriter {
   const std::vector<uint64_t> *unchanged_ = nullptr;
   std::vector<RecordEntry> entries_;
   std::vector<struct iovec> iov_;
-  std::vector<uint8_t> batch_;  // add_live's copies
+  std::unique_ptr<uint8_t[]> batch_;  // add_live's copies
+  size_t batch_pages_ = 0;
   bool open_ = false;
 };
 
