@@ -394,6 +394,13 @@ Status Arena::capture(uint64_t *out_epoch, const std::function<void()> *resume, 
   std::vector<uintptr_t> &dirty = c->dirty;
   std::sort(dirty.begin(), dirty.end());
   dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+  if (free_filter_) {
+    // Free memory is left out; it is not written again, so a failure does not need it.
+    const size_t kept = free_filter_(dirty.data(), dirty.size());
+    tracker_->left_out(dirty.data() + kept, dirty.size() - kept);
+    stat_last_free_ = dirty.size() - kept;
+    dirty.resize(kept);
+  }
 
   std::vector<PageRef> pages;
   pages.reserve(dirty.size());
@@ -513,6 +520,16 @@ void Arena::sync_in_background() {
   std::lock_guard<std::mutex> bl(bg_mu_);
   bg_sync_ = true;
   bg_cv_.notify_all();
+}
+
+void Arena::set_free_page_filter(FreePageFilter filter) {
+  std::lock_guard<std::mutex> lk(mu_);
+  free_filter_ = filter;
+}
+
+uint64_t Arena::last_free_pages() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stat_last_free_;
 }
 
 void Arena::skip_unchanged_pages(bool on) {

@@ -22,6 +22,10 @@ namespace palloc {
 // commit needs less than half of it.
 constexpr size_t kSnapshotBufferMax = size_t{256} << 20;
 
+// Moves the page addresses of pages[0..n) (ascending) whose content does not matter to
+// the end, keeping the others in order at the front; returns how many are kept.
+using FreePageFilter = size_t (*)(uintptr_t *pages, size_t n);
+
 class Arena {
  public:
   static Status open(const std::string &path, const palloc_options &opts, std::unique_ptr<Arena> *out);
@@ -55,6 +59,12 @@ class Arena {
   // that commit with no other thread writing (the persistent heap's barrier): a page
   // changed and changed back during a capture could otherwise be skipped later.
   void skip_unchanged_pages(bool on);
+  // Leave out of commits the dirty pages `filter` finds free: memory whose content nobody
+  // reads (the persistent heap's free spans). The filter reads the allocator's own data,
+  // so, as for skip_unchanged_pages, only for callers that commit with no thread running.
+  void set_free_page_filter(FreePageFilter filter);
+  // Dirty pages the last commit left out as free.
+  uint64_t last_free_pages() const;
   Status sync();
   // Folds the logs into the data file now if they hold more than the checkpoint
   // threshold, so the next open has little to replay. The persistent heap calls it at
@@ -136,6 +146,7 @@ class Arena {
   std::vector<LiveRegion> regions_;
   std::vector<uintptr_t> pending_;     // dirty pages a failed commit must still write
   bool skip_unchanged_ = false;        // see skip_unchanged_pages
+  FreePageFilter free_filter_ = nullptr;  // see set_free_page_filter
   std::vector<uint64_t> page_hash_;    // by file page: checksum of the content last logged (0: unknown)
   uint8_t *snap_ = nullptr;            // commit_capture_stopped's copies (anonymous mapping)
   size_t snap_bytes_ = 0;
@@ -147,6 +158,7 @@ class Arena {
   std::thread *writer_ = nullptr;
   Status poisoned_;                    // a failed sync: no further commit is safe
   uint64_t stat_commits_ = 0, stat_pages_ = 0, stat_bytes_ = 0, stat_last_pages_ = 0, stat_last_ns_ = 0;
+  uint64_t stat_last_free_ = 0;
   uint64_t stat_checkpoints_ = 0;
   uint64_t checkpoint_epoch_ = 0;
   uint64_t last_capture_start_ns_ = 0;

@@ -162,6 +162,7 @@ void open_persistent(const char *path) {
     fail("the arena holds data written through the arena API, not a heap; use another path for the heap");
   if (kind == PALLOC_META_VERSION) fail(std::string(detail) + "; run the program with the palloc build that created it");
   arena->impl->skip_unchanged_pages(true);  // commits run under the barrier
+  arena->impl->set_free_page_filter(palloc_meta_partition_free_pages);
   g_arena = arena;
   g_base = base;
   g_backed.store(palloc_size(arena));
@@ -235,19 +236,21 @@ int64_t commit(bool wait) {
   }
   if (g_verbose_commits && s.ok()) {
     using ms = std::chrono::duration<double, std::milli>;
+    const auto free_pages = static_cast<unsigned long long>(g_arena->impl->last_free_pages());
     if (wait) {
       palloc_stats st;
       palloc_get_stats(g_arena, &st);
       fprintf(stderr,
-              "palloc: commit of epoch %llu: %llu pages, threads stopped %.2f ms (waiting for them %.2f ms), "
-              "written in %.2f ms\n",
+              "palloc: commit of epoch %llu: %llu pages (%llu free ones left out), threads stopped %.2f ms "
+              "(waiting for them %.2f ms), written in %.2f ms\n",
               static_cast<unsigned long long>(epoch), static_cast<unsigned long long>(st.last_commit_pages),
-              ms(t2 - t0).count(), ms(t1 - t0).count(), ms(std::chrono::steady_clock::now() - t0).count());
+              free_pages, ms(t2 - t0).count(), ms(t1 - t0).count(),
+              ms(std::chrono::steady_clock::now() - t0).count());
     } else {
       fprintf(stderr,
-              "palloc: commit of epoch %llu: threads stopped %.2f ms (waiting for them %.2f ms), "
-              "the record is written in the background\n",
-              static_cast<unsigned long long>(epoch), ms(t2 - t0).count(), ms(t1 - t0).count());
+              "palloc: commit of epoch %llu: %llu free pages left out, threads stopped %.2f ms (waiting for them "
+              "%.2f ms), the record is written in the background\n",
+              static_cast<unsigned long long>(epoch), free_pages, ms(t2 - t0).count(), ms(t1 - t0).count());
     }
   }
   // Without waiting, the writer thread asks for the sync once the record is written.

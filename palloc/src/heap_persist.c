@@ -324,6 +324,65 @@ void palloc_meta_save(void) {
   }
 }
 
+/* The free spans of the normal segment at seg, as [start, end) address pairs in ascending
+ * order; returns how many (0 for anything but a live, consistent normal segment). */
+#define MAX_FREE_SPANS (MI_SLICES_PER_SEGMENT / 2 + 1) /* free spans never touch */
+
+static bool segment_is_live(uintptr_t seg) {
+  const uintptr_t lo = map_lo((uintptr_t)meta);
+  if (seg < lo || seg >= map_hi((uintptr_t)meta, meta->max_size)) return false;
+  const uintptr_t *saved_map = (const uintptr_t *)((const uint8_t *)meta + meta->map_offset);
+  const uintptr_t index = (seg - lo) / MI_SEGMENT_SIZE;
+  if (index / MI_INTPTR_BITS >= meta->map_words) return false;
+  return (saved_map[index / MI_INTPTR_BITS] >> (index % MI_INTPTR_BITS)) & 1;
+}
+
+static size_t segment_free_spans(uintptr_t seg, uintptr_t spans[][2]) {
+  if (!segment_is_live(seg)) return 0;
+  const mi_segment_t *segment = (const mi_segment_t *)seg;
+  if (segment->cookie != _mi_ptr_cookie(segment) || segment->kind != MI_SEGMENT_NORMAL ||
+      segment->slice_entries > MI_SLICES_PER_SEGMENT)
+    return 0;
+  const mi_slice_t *slice = segment->slices, *end = segment->slices + segment->slice_entries;
+  size_t n = 0;
+  while (slice < end) {
+    const size_t count = slice->slice_count;
+    if (count == 0 || count > (size_t)(end - slice)) return 0; /* not a span start: trust nothing */
+    if (slice->xblock_size == 0) {
+      if (n == MAX_FREE_SPANS) return 0;
+      const uintptr_t start = seg + (size_t)(slice - segment->slices) * MI_SEGMENT_SLICE_SIZE;
+      spans[n][0] = start;
+      spans[n][1] = start + count * MI_SEGMENT_SLICE_SIZE;
+      n++;
+    }
+    slice += count;
+  }
+  return n;
+}
+
+size_t palloc_meta_partition_free_pages(uintptr_t *pages, size_t n) {
+  if (meta == NULL) return n;
+  uintptr_t spans[MAX_FREE_SPANS][2];
+  uintptr_t seg = 0;
+  size_t nspans = 0, next = 0, kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    const uintptr_t p = pages[i];
+    if (p < seg || p - seg >= MI_SEGMENT_SIZE || seg == 0) {
+      seg = p & ~((uintptr_t)MI_SEGMENT_SIZE - 1);
+      nspans = segment_free_spans(seg, spans);
+      next = 0;
+    }
+    while (next < nspans && spans[next][1] <= p) next++;
+    const bool is_free = next < nspans && spans[next][0] <= p;
+    if (!is_free) {
+      const uintptr_t t = pages[kept];
+      pages[kept++] = p;
+      pages[i] = t;
+    }
+  }
+  return kept;
+}
+
 /* ---- validation ---- */
 
 static int64_t count_list(const mi_page_t *page, mi_block_t *b, uint8_t *start, size_t bsize, size_t limit,

@@ -43,6 +43,12 @@ size_t palloc_meta_dead_threads(void);
  * the meta block. */
 void palloc_meta_save(void);
 
+/* At a commit barrier, after palloc_meta_save: moves the pages of pages[0..n) (ascending
+ * page addresses) that lie in a free span of a segment (memory that holds no block and
+ * that the allocator never reads before handing it out again) to the end, keeping the
+ * others in order at the front; returns how many are kept. */
+size_t palloc_meta_partition_free_pages(uintptr_t *pages, size_t n);
+
 /* Walks every page of every live heap and of every abandoned segment and checks its
  * structure; returns the number of blocks in use, or -1 (with *detail) at the first
  * inconsistency. Barrier held. */

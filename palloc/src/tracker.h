@@ -31,6 +31,10 @@ class Tracker {
   // Appends the page addresses written since the last collect, in ascending order per
   // range, and re-arms tracking for them.
   virtual Status collect(std::vector<uintptr_t> *pages) = 0;
+  // The commit after the last collect left these reported pages out (free memory whose
+  // content nobody reads): their current content is not the committed one. A tracker
+  // that compares contents must report them again until a commit writes them.
+  virtual void left_out(const uintptr_t *pages, size_t n) = 0;
 };
 
 // Creates the tracker of the given kind (AUTO picks uffd when supported).

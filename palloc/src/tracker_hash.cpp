@@ -89,12 +89,24 @@ class HashTracker final : public Tracker {
     return ok_status();
   }
 
+  void left_out(const uintptr_t *pages, size_t n) override {
+    for (size_t i = 0; i < n; i++) {
+      for (Range &r : ranges_) {
+        if (pages[i] < r.start || pages[i] - r.start >= r.pages * page_size_) continue;
+        r.known[(pages[i] - r.start) / page_size_] = kNotCommitted;
+        break;
+      }
+    }
+  }
+
  private:
   struct Range {
     uintptr_t start = 0;
     size_t pages = 0;
     HashTable known;  // hash of the committed content; 0: not yet known
   };
+  // A `known` value no hash takes: the committed content is some other content.
+  static constexpr uint64_t kNotCommitted = 1;
 
   // Hashes the privately owned pages of r. With out == nullptr, records hashes as the
   // baseline without reporting anything.
@@ -115,7 +127,7 @@ class HashTracker final : public Tracker {
         const size_t idx = first + i;
         const uintptr_t addr = r.start + idx * page_size_;
         uint64_t h = XXH3_64bits(reinterpret_cast<const void *>(addr), page_size_);
-        if (h == 0) h = 1;
+        if (h <= kNotCommitted) h = kNotCommitted + 1;
         bool dirty;
         if (r.known[idx] != 0)
           dirty = r.known[idx] != h;

@@ -124,6 +124,10 @@ class UffdTracker final : public Tracker {
     return ok_status();
   }
 
+  // Writes are what is tracked, not contents: a page left out is reported again when it
+  // is next written, and until then its content is free memory nobody reads.
+  void left_out(const uintptr_t *, size_t) override {}
+
  private:
   using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
   static constexpr uint64_t kMergeGap = 32;

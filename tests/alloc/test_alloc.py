@@ -674,6 +674,39 @@ def s_workload_persistent(env, args):
     env.check_healthy(arena)
 
 
+def s_free_pages(env, args):
+    """A freed block's pages are left out of the next commit, and calloc over them after a
+    restart still reads zeros (freepages.c builds the case; run with each tracker)."""
+    tracker = args.tracker or "auto"
+    need_tracker(env, tracker)
+    arena = env.path("free.arena")
+    # Verbose commits say how many free pages each left out; a long decommit delay keeps
+    # the allocator from discarding the freed span itself before the commit.
+    extra = {"PALLOC_VERBOSE": "2", "MIMALLOC_DECOMMIT_DELAY": "600000"}
+    p = env.start(arena, [env.prog("palloc-test-freepages")], tracker=tracker, label="free", extra_env=extra)
+    _, written = p.wait_event("written")
+    _, freed = p.wait_event("freed")
+    _, reused = p.wait_event("reused")
+    _, called = p.wait_event("calloc")
+    p.wait_event("ready")
+    p.kill()
+    big = freed["big_pages"]
+    expect(written["pages"] >= big, f"the written block's commit wrote {written['pages']} pages, fewer than "
+           f"its {big}\n{p.describe()}")
+    left_out = [int(n) for n in re.findall(r"\((\d+) free ones left out\)", p.stderr())]
+    expect(len(left_out) >= 3 and left_out[1] >= big,
+           f"the commit after the free left out {left_out[1:2]} free pages, expected at least {big}\n{p.describe()}")
+    expect(freed["pages"] < big // 8,
+           f"the commit after the free wrote {freed['pages']} pages of a freed {big}-page block\n{p.describe()}")
+    expect(reused["same"] == 1, f"calloc did not reuse the freed span, so the case is not built\n{p.describe()}")
+    expect(called["pages"] >= big, f"the calloc'd block's commit wrote {called['pages']} pages, fewer than its "
+           f"{big}: its zeros are not in the image\n{p.describe()}")
+    q = env.start(arena, [env.prog("palloc-test-freepages")], tracker=tracker, label="resume")
+    rc = q.finish()
+    expect(rc == 0 and q.all("resumed"), f"resumed run: exit {rc}\n{q.describe()}")
+    env.check_healthy(arena)
+
+
 def s_valgrind(env, args):
     vg = shutil.which("valgrind")
     if not vg:
@@ -709,6 +742,7 @@ SCENARIOS = {
     "workload_transient": s_workload_transient,
     "workload_persistent": s_workload_persistent,
     "valgrind": s_valgrind,
+    "free_pages": s_free_pages,
 }
 
 

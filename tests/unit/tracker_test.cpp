@@ -139,6 +139,23 @@ TEST_P(TrackerTest, AWriteIsReportedOnceThenReArmed) {
   EXPECT_TRUE(collect().empty());
 }
 
+// A commit leaves a free page out; when that memory is used again with the very bytes it
+// held (calloc's zeros over zeros), the page must still reach the next commit, or the
+// image would keep the content from before.
+TEST_P(TrackerTest, APageLeftOutIsReportedWhenWrittenAgainWithItsOwnBytes) {
+  uint8_t *a = anon(16 * ps_);
+  track(a, 16 * ps_, false);
+  touch(a, 3);
+  touch(a, 7);
+  ASSERT_EQ(collect(), pages_of(a, {3, 7}));
+  const uintptr_t left = reinterpret_cast<uintptr_t>(a) + 3 * ps_;
+  tracker_->left_out(&left, 1);
+  std::vector<uint8_t> same(a + 3 * ps_, a + 4 * ps_);
+  std::memcpy(a + 3 * ps_, same.data(), ps_);  // a write that changes nothing
+  EXPECT_EQ(collect(), pages_of(a, {3})) << "page 3 was left out and written again; page 7 was committed";
+  EXPECT_TRUE(collect().empty()) << "once committed, a page is reported only when written again";
+}
+
 TEST_P(TrackerTest, WritesToAPrivateFileMappingAreReportedReadsAreNot) {
   std::vector<uint8_t> content;
   uint8_t *f = file_mapping(40, &content);
