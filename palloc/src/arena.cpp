@@ -315,6 +315,22 @@ Status Arena::translate(uintptr_t page, uint64_t *pgno) const {
   return {PALLOC_E_INVALID, "tracked page " + addr_hex(page) + " belongs to no arena range"};
 }
 
+bool Arena::address_of(uint64_t pgno, uintptr_t *addr) const {
+  const uint64_t off = pgno * layout_.page_size;
+  if (off >= layout_.data_offset && off - layout_.data_offset < layout_.max_size) {
+    *addr = layout_.base + (off - layout_.data_offset);
+    return true;
+  }
+  for (const LiveRegion &r : regions_) {
+    const uint64_t start = kRegionZoneOffset + r.zone_offset;
+    if (off >= start && off - start < r.len) {
+      *addr = r.addr + (off - start);
+      return true;
+    }
+  }
+  return false;
+}
+
 Status Arena::commit(uint64_t *out_epoch) {
   uint64_t epoch = 0;
   PALLOC_TRY(commit_capture(&epoch));
@@ -470,6 +486,13 @@ Status Arena::complete(Capture &c, bool *want_checkpoint) {
       if (e.pgno >= page_hash_.size()) page_hash_.resize(std::max<size_t>(e.pgno + 1, page_hash_.size() * 3 / 2), 0);
       page_hash_[e.pgno] = e.checksum;
     }
+    std::vector<uintptr_t> unchanged;
+    unchanged.reserve(c.writer.unchanged_pages().size());
+    for (uint64_t pgno : c.writer.unchanged_pages()) {
+      uintptr_t addr;
+      if (address_of(pgno, &addr)) unchanged.push_back(addr);
+    }
+    tracker_->unchanged(unchanged.data(), unchanged.size());
   }
   epoch_ = c.epoch;
   committed_ = c.state;
@@ -536,6 +559,8 @@ void Arena::skip_unchanged_pages(bool on) {
   std::lock_guard<std::mutex> lk(mu_);
   skip_unchanged_ = on && tracker_ && std::strcmp(tracker_->name(), "uffd") == 0;  // hash compares already
   if (!skip_unchanged_) page_hash_.clear();
+  // The comparison tells the tracker which pages it may protect again.
+  if (tracker_) tracker_->keep_hot_pages_writable(skip_unchanged_);
 }
 
 Status Arena::commit_wait(uint64_t epoch) {

@@ -101,6 +101,7 @@ class Arena {
   Status recover();
   Status map_memory();
   Status translate(uintptr_t page, uint64_t *pgno) const;
+  bool address_of(uint64_t pgno, uintptr_t *addr) const;  // translate's inverse
   Status wait_durable(uint64_t epoch);
   Status checkpoint(std::unique_lock<std::mutex> &lk);
   void background_loop();

@@ -35,6 +35,15 @@ class Tracker {
   // content nobody reads): their current content is not the committed one. A tracker
   // that compares contents must report them again until a commit writes them.
   virtual void left_out(const uintptr_t *pages, size_t n) = 0;
+  // For a caller that reports each commit's outcome (unchanged()): a tracker whose first
+  // write to a page after a collect costs a fault may leave pages reported by two
+  // collects in a row writable, reporting them at every collect instead, until a commit
+  // finds them unchanged (they are protected again at the collect after that commit).
+  // Off by default.
+  virtual void keep_hot_pages_writable(bool) {}
+  // The last collect's pages are committed; these of them had the content committed
+  // before (no change). Not called when that commit failed.
+  virtual void unchanged(const uintptr_t *, size_t) {}
 };
 
 // Creates the tracker of the given kind (AUTO picks uffd when supported).

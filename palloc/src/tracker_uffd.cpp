@@ -19,16 +19,25 @@
 // page is a candidate once: the first scan has protected it, and a later write to it
 // (copy-on-write: a private page) clears that again. The pages reported are the same
 // as a single scan asking for all categories would report.
+//
+// Each first write to a protected page costs a fault (about a microsecond here). A
+// program that rewrites the same memory in every interval (large buffers refilled, a
+// table updated in place) would pay it for every page at every commit, so with
+// keep_hot_pages_writable the tracker leaves such pages writable and reports them at
+// every collect; the caller's content comparison finds those that did not change, and
+// they are protected again (unprotect_hot).
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <string>
 
@@ -94,6 +103,7 @@ class UffdTracker final : public Tracker {
   }
 
   Status collect(std::vector<uintptr_t> *pages) override {
+    const size_t first = pages->size();
     for (const auto &r : ranges_) {
       candidates_.clear();
       PALLOC_TRY(scan(r.first, r.second, kScanWpMatching | kScanCheckWpAsync, kPageIsPfnZero,
@@ -121,7 +131,18 @@ class UffdTracker final : public Tracker {
         }
       }
     }
+    if (hot_on_) unprotect_hot(*pages, first);
     return ok_status();
+  }
+
+  void keep_hot_pages_writable(bool on) override {
+    hot_on_ = on;
+    last_.clear();
+    cooled_.clear();
+  }
+
+  void unchanged(const uintptr_t *pages, size_t n) override {
+    if (hot_on_) cooled_.assign(pages, pages + n);
   }
 
   // Writes are what is tracked, not contents: a page left out is reported again when it
@@ -131,6 +152,48 @@ class UffdTracker final : public Tracker {
  private:
   using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
   static constexpr uint64_t kMergeGap = 32;
+  // Hot pages are left writable only in runs of at least this many: one ioctl costs
+  // about what one fault does.
+  static constexpr size_t kHotRunPages = 4;
+
+  // Leaves writable the pages this collect reported (from `first` on) that the previous
+  // one reported too, except those the last commit found unchanged. A page the program
+  // rewrites in every interval then costs no fault, and is reported at every collect (an
+  // unprotected page reads as written, so no write is missed whatever happens between
+  // the scan and the ioctl). A page that stops changing is found unchanged by the next
+  // commit and protected again by the collect after it. This runs during the collect,
+  // with the caller's threads stopped: run after they resume, the ioctls' TLB flushes
+  // interrupt them and cost more than the faults saved (measured). A failed ioctl
+  // leaves pages protected, which only costs faults.
+  void unprotect_hot(const std::vector<uintptr_t> &pages, size_t first) {
+    now_.assign(pages.begin() + static_cast<std::ptrdiff_t>(first), pages.end());
+    std::sort(now_.begin(), now_.end());
+    hot_.clear();
+    std::set_intersection(now_.begin(), now_.end(), last_.begin(), last_.end(), std::back_inserter(hot_));
+    if (!cooled_.empty()) {  // hot_ minus cooled_, in place
+      std::sort(cooled_.begin(), cooled_.end());
+      size_t kept = 0, c = 0;
+      for (uintptr_t p : hot_) {
+        while (c < cooled_.size() && cooled_[c] < p) c++;
+        if (c == cooled_.size() || cooled_[c] != p) hot_[kept++] = p;
+      }
+      hot_.resize(kept);
+    }
+    for (size_t i = 0; i < hot_.size();) {
+      size_t j = i + 1;
+      while (j < hot_.size() && hot_[j] == hot_[j - 1] + page_size_) j++;
+      if (j - i >= kHotRunPages) {
+        struct uffdio_writeprotect wp = {};
+        wp.range.start = hot_[i];
+        wp.range.len = (j - i) * page_size_;
+        wp.mode = 0;  // writable again
+        (void)ioctl(uffd_, UFFDIO_WRITEPROTECT, &wp);
+      }
+      i = j;
+    }
+    last_.swap(now_);
+    cooled_.clear();
+  }
 
   // One PAGEMAP_SCAN over [start, end), continued until the whole range is walked;
   // appends the matching ranges to out (ascending, adjacent ones merged).
@@ -171,6 +234,10 @@ class UffdTracker final : public Tracker {
   int pagemap_;
   Ranges ranges_;
   Ranges candidates_, files_;  // collect's scratch lists, kept to reuse their memory
+  bool hot_on_ = false;        // see keep_hot_pages_writable
+  std::vector<uintptr_t> last_;    // the pages the last collect reported, ascending
+  std::vector<uintptr_t> cooled_;  // of those, the ones their commit found unchanged
+  std::vector<uintptr_t> now_, hot_;  // unprotect_hot's scratch lists
 };
 
 }  // namespace

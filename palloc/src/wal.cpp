@@ -99,6 +99,7 @@ Status RecordWriter::begin(LogFile *log, uint64_t seed, uint64_t page_size, uint
   off_ = start_ + kRecordHeaderBytes;  // the pages go right after the header
   entries_.clear();
   entries_.reserve(max_pages);
+  unchanged_pgnos_.clear();
   RecordHeader h;
   h.npages = static_cast<uint32_t>(max_pages);
   h.state_len = static_cast<uint32_t>(state_.size());
@@ -114,7 +115,10 @@ Status RecordWriter::begin(LogFile *log, uint64_t seed, uint64_t page_size, uint
 
 void RecordWriter::take(const uint8_t *copy, uint64_t pgno) {
   const uint64_t sum = page_checksum(copy, page_size_, pgno);
-  if (unchanged_ && pgno < unchanged_->size() && (*unchanged_)[pgno] == sum) return;
+  if (unchanged_ && pgno < unchanged_->size() && (*unchanged_)[pgno] == sum) {
+    unchanged_pgnos_.push_back(pgno);
+    return;
+  }
   entries_.push_back({pgno, sum});
   iov_.push_back({const_cast<uint8_t *>(copy), page_size_});
 }

@@ -65,6 +65,8 @@ class RecordWriter {
   Status finish(uint64_t *bytes_written);
   // The entries of the pages kept so far (page number and checksum).
   const std::vector<RecordEntry> &entries() const { return entries_; }
+  // The page numbers left out so far because their content was unchanged.
+  const std::vector<uint64_t> &unchanged_pages() const { return unchanged_pgnos_; }
   ~RecordWriter();
 
  private:
@@ -79,6 +81,7 @@ class RecordWriter {
   std::vector<uint8_t> state_;
   const std::vector<uint64_t> *unchanged_ = nullptr;
   std::vector<RecordEntry> entries_;
+  std::vector<uint64_t> unchanged_pgnos_;
   std::vector<struct iovec> iov_;
   std::unique_ptr<uint8_t[]> batch_;  // add_live's copies
   size_t batch_pages_ = 0;

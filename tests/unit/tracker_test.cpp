@@ -156,6 +156,44 @@ TEST_P(TrackerTest, APageLeftOutIsReportedWhenWrittenAgainWithItsOwnBytes) {
   EXPECT_TRUE(collect().empty()) << "once committed, a page is reported only when written again";
 }
 
+// keep_hot_pages_writable: the uffd tracker leaves runs of pages reported by two collects
+// in a row writable and reports them at every collect, until a commit finds them
+// unchanged (unchanged(), then the next collect protects them); the hash tracker needs no
+// such thing and reports only changes. Either way every write is reported.
+TEST_P(TrackerTest, HotPagesAreReportedUntilFoundUnchangedAndEveryWriteIsReported) {
+  const bool uffd = GetParam() == PALLOC_TRACKER_UFFD;
+  const std::vector<uintptr_t> none;
+  uint8_t *a = anon(32 * ps_);
+  track(a, 32 * ps_, false);
+  tracker_->keep_hot_pages_writable(true);
+  const std::vector<size_t> run = {4, 5, 6, 7, 8, 9, 10, 11};
+  std::vector<size_t> run_and_single = run;
+  run_and_single.push_back(20);
+  for (int round = 0; round < 2; round++) {
+    for (size_t i : run_and_single) touch(a, i);
+    ASSERT_EQ(collect(), pages_of(a, run_and_single)) << "round " << round;
+    tracker_->unchanged(none.data(), 0);  // committed, every page changed
+  }
+  // Reported twice in a row: the run is now writable (uffd); page 20 alone is not.
+  EXPECT_EQ(collect(), uffd ? pages_of(a, run) : none);
+  tracker_->unchanged(none.data(), 0);
+  touch(a, 7);
+  touch(a, 20);
+  EXPECT_EQ(collect(), uffd ? pages_of(a, run_and_single) : pages_of(a, {7, 20}));
+  // The commit finds all of the run but page 7 unchanged...
+  std::vector<uintptr_t> cooled = pages_of(a, run);
+  cooled.erase(cooled.begin() + 3);
+  tracker_->unchanged(cooled.data(), cooled.size());
+  // ...so this collect (which still sees the run writable) protects them, and page 7
+  // alone is too short a run to stay writable.
+  EXPECT_EQ(collect(), uffd ? pages_of(a, run) : none);
+  tracker_->unchanged(none.data(), 0);
+  EXPECT_TRUE(collect().empty());
+  touch(a, 6);
+  EXPECT_EQ(collect(), pages_of(a, {6}));
+  EXPECT_TRUE(collect().empty());
+}
+
 TEST_P(TrackerTest, WritesToAPrivateFileMappingAreReportedReadsAreNot) {
   std::vector<uint8_t> content;
   uint8_t *f = file_mapping(40, &content);
