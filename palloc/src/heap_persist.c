@@ -324,10 +324,9 @@ void palloc_meta_save(void) {
   }
 }
 
-/* The free spans of the normal segment at seg, as [start, end) address pairs in ascending
- * order; returns how many (0 for anything but a live, consistent normal segment). */
 #define MAX_FREE_SPANS (MI_SLICES_PER_SEGMENT / 2 + 1) /* free spans never touch */
 
+/* Whether the segment map saved at this barrier has a segment starting at seg. */
 static bool segment_is_live(uintptr_t seg) {
   const uintptr_t lo = map_lo((uintptr_t)meta);
   if (seg < lo || seg >= map_hi((uintptr_t)meta, meta->max_size)) return false;
@@ -337,6 +336,8 @@ static bool segment_is_live(uintptr_t seg) {
   return (saved_map[index / MI_INTPTR_BITS] >> (index % MI_INTPTR_BITS)) & 1;
 }
 
+/* The free spans of the normal segment at seg, as [start, end) address pairs in ascending
+ * order; returns how many (0 for anything but a live, consistent normal segment). */
 static size_t segment_free_spans(uintptr_t seg, uintptr_t spans[][2]) {
   if (!segment_is_live(seg)) return 0;
   const mi_segment_t *segment = (const mi_segment_t *)seg;
@@ -363,12 +364,13 @@ static size_t segment_free_spans(uintptr_t seg, uintptr_t spans[][2]) {
 size_t palloc_meta_partition_free_pages(uintptr_t *pages, size_t n) {
   if (meta == NULL) return n;
   uintptr_t spans[MAX_FREE_SPANS][2];
-  uintptr_t seg = 0;
+  uintptr_t seg = 1; /* no segment starts at an odd address */
   size_t nspans = 0, next = 0, kept = 0;
   for (size_t i = 0; i < n; i++) {
     const uintptr_t p = pages[i];
-    if (p < seg || p - seg >= MI_SEGMENT_SIZE || seg == 0) {
-      seg = p & ~((uintptr_t)MI_SEGMENT_SIZE - 1);
+    const uintptr_t p_seg = p & ~((uintptr_t)MI_SEGMENT_SIZE - 1);
+    if (p_seg != seg) {
+      seg = p_seg;
       nspans = segment_free_spans(seg, spans);
       next = 0;
     }

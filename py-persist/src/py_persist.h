@@ -124,8 +124,9 @@ bool call_and_report(const char *name, PyObject *args = nullptr);
 namespace watchdog {
 // On resume, before support.py's repairs: if the image says a watchdog was armed, makes
 // faulthandler's state say its thread has ended (the thread is gone), so that support.py
-// can cancel and re-arm it. False (with a message) if the state could not be found.
-bool end_vanished_thread();
+// can cancel and re-arm it. If the state cannot be found, says so and drops the record
+// (support.py then leaves the watchdog alone rather than hang cancelling it).
+void end_vanished_thread();
 }  // namespace watchdog
 
 // ---- line_editor.cpp ----

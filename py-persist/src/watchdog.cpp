@@ -57,8 +57,6 @@ bool recorded(PyObject **file, int *fd, int *repeat, int *exit) {
   return armed;
 }
 
-}  // namespace
-
 void forget_record() {
   PyObject *module = PyImport_ImportModule("_py_persist");
   if (module && PyObject_SetAttrString(module, "_watchdog", Py_None) < 0) PyErr_Clear();
@@ -66,10 +64,12 @@ void forget_record() {
   PyErr_Clear();
 }
 
-bool end_vanished_thread() {
+}  // namespace
+
+void end_vanished_thread() {
   PyObject *file;
   int fd, repeat, exit;
-  if (!recorded(&file, &fd, &repeat, &exit)) return true;  // none was armed at the commit
+  if (!recorded(&file, &fd, &repeat, &exit)) return;  // none was armed at the commit
   uintptr_t start = 0, end = 0;
   extensions::libpython_data(&start, &end);
   PyInterpreterState *interp = PyInterpreterState_Main();
@@ -90,17 +90,16 @@ bool end_vanished_thread() {
             "py-persist: faulthandler.dump_traceback_later() was armed at the commit, but its state was %s in "
             "libpython; it is not armed again, and cancelling it would hang\n",
             matches == 0 ? "not found" : "found more than once");
-    return false;
+    return;
   }
   // On Linux a PyThread lock is a POSIX semaphore: 0 while the watchdog ran. A watchdog
   // that had already fired (without repeat) ended on its own before the commit.
   int value = -1;
   if (sem_getvalue(static_cast<sem_t *>(found->running), &value) != 0 || value != 0) {
     forget_record();
-    return true;
+    return;
   }
   PyThread_release_lock(found->running);  // what the thread does last
-  return true;
 }
 
 }  // namespace pp::watchdog
