@@ -440,6 +440,7 @@ Status Arena::capture(uint64_t *out_epoch, const std::function<void()> *resume, 
   // out: the writer compares each page's checksum with what the last commit wrote.
   s = c->writer.begin(&logs_[active_], seed_, layout_.page_size, c->epoch, pages.size(), encode_state(c->state),
                       durable, skip_unchanged_ ? &page_hash_ : nullptr);
+  c->writer.lend_batch(&copy_batch_);  // add_live runs here only, under mu_
   if (s.ok() && resume) {
     // Pages beyond what the buffer may hold are written now; the rest are copied aside.
     const size_t ps = layout_.page_size;

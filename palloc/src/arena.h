@@ -149,6 +149,7 @@ class Arena {
   bool skip_unchanged_ = false;        // see skip_unchanged_pages
   FreePageFilter free_filter_ = nullptr;  // see set_free_page_filter
   std::vector<uint64_t> page_hash_;    // by file page: checksum of the content last logged (0: unknown)
+  CopyBatch copy_batch_;               // lent to each capture's writer (mu_)
   uint8_t *snap_ = nullptr;            // commit_capture_stopped's copies (anonymous mapping)
   size_t snap_bytes_ = 0;
   std::unique_ptr<Capture> inflight_;  // handed to the writer thread, not yet written

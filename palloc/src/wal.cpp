@@ -136,18 +136,19 @@ Status RecordWriter::flush() {
 }
 
 Status RecordWriter::add_live(const PageRef *pages, size_t n) {
-  if (batch_pages_ < std::min(n, kCopyBatchPages)) {
-    batch_pages_ = std::min(n, kCopyBatchPages);
-    batch_.reset(new (std::nothrow) uint8_t[batch_pages_ * page_size_]);
-    if (!batch_) {
-      batch_pages_ = 0;
+  CopyBatch &b = *batch_;
+  if (b.pages < std::min(n, kCopyBatchPages)) {
+    b.pages = std::min(n, kCopyBatchPages);
+    b.buf.reset(new (std::nothrow) uint8_t[b.pages * page_size_]);
+    if (!b.buf) {
+      b.pages = 0;
       return fail({PALLOC_E_NOMEM, "no memory for the commit's copy buffer"});
     }
   }
   for (size_t i = 0; i < n; i += kCopyBatchPages) {
     const size_t m = std::min(kCopyBatchPages, n - i);
     for (size_t j = 0; j < m; j++) {
-      uint8_t *dst = batch_.get() + j * page_size_;
+      uint8_t *dst = b.buf.get() + j * page_size_;
       std::memcpy(dst, pages[i + j].addr, page_size_);
       take(dst, pages[i + j].pgno);
     }

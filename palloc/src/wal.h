@@ -43,6 +43,14 @@ struct PageRef {
   uint64_t pgno;
 };
 
+// add_live's copy buffer. A caller that writes records again and again keeps one and
+// lends it to each writer: a buffer allocated per record is fresh memory every time, and
+// faulting it in cost more than the copies themselves on commits of a hundred pages.
+struct CopyBatch {
+  std::unique_ptr<uint8_t[]> buf;
+  size_t pages = 0;
+};
+
 // Writes one commit record at log->end in steps, so that a caller can copy pages while
 // the program is stopped and checksum and write them after it runs again. Space for the
 // most pages announced is reserved first (a full disk fails there, before any write);
@@ -59,6 +67,8 @@ class RecordWriter {
   // Pages in memory that may change meanwhile: each is copied before it is checksummed,
   // so a concurrent writer cannot produce a record that fails its own checksums.
   Status add_live(const PageRef *pages, size_t n);
+  // add_live copies into `batch` (kept by the caller) instead of a buffer of its own.
+  void lend_batch(CopyBatch *batch) { batch_ = batch; }
   // Copies nobody writes to: copies[i * page_size] holds page pgnos[i].
   Status add_copies(const uint8_t *copies, const uint64_t *pgnos, size_t n);
   // Writes the header, entries, state and trailer; the record is then complete.
@@ -83,8 +93,8 @@ class RecordWriter {
   std::vector<RecordEntry> entries_;
   std::vector<uint64_t> unchanged_pgnos_;
   std::vector<struct iovec> iov_;
-  std::unique_ptr<uint8_t[]> batch_;  // add_live's copies
-  size_t batch_pages_ = 0;
+  CopyBatch own_batch_;
+  CopyBatch *batch_ = &own_batch_;  // add_live's copies
   bool open_ = false;
 };
 

@@ -43,9 +43,11 @@ test_ast, test_atexit, test_call, test_coroutines, test_fcntl, test_fileio,
 test_finalization, test_format, test_gc, test_genericclass, test_imp, test_import,
 test_inspect, test_multibytecodec, test_poll, test_posix, test_stable_abi_ctypes,
 test_sys, test_weakref (_testcapi); test_getpath (_testinternalcapi); test_importlib
-(_testmultiphase). _multiprocessing is declared so that test_concurrent_futures runs its
-process pools (forks of py-persist). Modules whose objects hold process resources (_ctypes,
-_ssl, _hashlib, _sqlite3, mmap, _posixshmem) are not declared: tests needing them are
+(_testmultiphase). _multiprocessing and _posixshmem are declared so that
+test_concurrent_futures runs its process pools (forks of py-persist):
+multiprocessing.resource_tracker imports _posixshmem, whose two functions (shm_open,
+shm_unlink) keep no state. Modules whose objects hold process resources (_ctypes, _ssl,
+_hashlib, _sqlite3, mmap) are not declared: tests needing them are
 skipped by regrtest with py-persist's import-guard message as the reason (shown in the
 table), which counts as a pass.
 
@@ -146,7 +148,8 @@ LONG_EXTRA = [
 
 # Test-only extension modules declared for every run (see the docstring).
 EXTENSIONS = ["_testcapi", "_testinternalcapi", "_testmultiphase", "_testbuffer",
-              "_testimportmultiple", "_multiprocessing", "xxlimited", "xxlimited_35"]
+              "_testimportmultiple", "_multiprocessing", "_posixshmem", "xxlimited",
+              "xxlimited_35"]
 
 EXCLUDED = {
     "test_signal": "signal.pause() also returns on the commit timer's SIGRTMIN+4",

@@ -186,6 +186,39 @@ TEST_F(Wal, LargeRecordSpanningSeveralWriteBatches) {
   }
 }
 
+TEST_F(Wal, ALentCopyBatchIsKeptAcrossRecordsAndTheirPagesReadBack) {
+  // The arena lends one batch to every record's writer so that a commit does not fault
+  // in a new copy buffer each time: the writer must copy through it, leave it allocated
+  // for the next record, and still log each record's own pages.
+  CopyBatch batch;
+  const uint8_t *first_buffer = nullptr;
+  for (uint64_t epoch = 1; epoch <= 3; epoch++) {
+    std::vector<PageRef> pages;
+    for (size_t i = 0; i < 300; i++) {  // more than one batch of 256
+      unit::fill_page(mem_ + i * ps_, i, epoch);
+      pages.push_back({mem_ + i * ps_, pgno(i)});
+    }
+    RecordWriter w;
+    w.lend_batch(&batch);
+    ASSERT_TRUE(w.begin(&log_, seed_, ps_, epoch, pages.size(), encode_state(state_for(epoch)), kDurableUnknown,
+                        nullptr).ok());
+    ASSERT_TRUE(w.add_live(pages.data(), pages.size()).ok());
+    ASSERT_TRUE(w.finish(nullptr).ok());
+    ASSERT_NE(batch.buf, nullptr);
+    EXPECT_EQ(batch.pages, 256u);
+    if (epoch == 1) first_buffer = batch.buf.get();
+    EXPECT_EQ(batch.buf.get(), first_buffer) << "the lent batch was reallocated at epoch " << epoch;
+  }
+  LogScan s = scan(log_);
+  ASSERT_EQ(s.records.size(), 3u);
+  std::vector<uint8_t> got(ps_);
+  for (size_t r = 0; r < 3; r++)
+    for (size_t e : {size_t{0}, size_t{255}, size_t{256}, size_t{299}}) {
+      ASSERT_TRUE(log_read_page(log_, s.records[r], ps_, e, got.data()).ok());
+      EXPECT_TRUE(unit::page_has(got.data(), e, r + 1)) << "record " << r << " page " << e;
+    }
+}
+
 TEST_F(Wal, TornTailAtAnyOffsetKeepsTheCompletePrefix) {
   ASSERT_TRUE(append(1, {0, 1}).ok());
   ASSERT_TRUE(append(2, {2}).ok());
