@@ -21,6 +21,9 @@ void ppi_discard_frames(PyThreadState *tstate) {
   tstate->root_cframe.current_frame = NULL;
   tstate->recursion_remaining = tstate->recursion_limit;
   tstate->tracing = 0;
+  /* The root frame's flag may predate a trace or profile function set inside the frames
+   * discarded: recompute it as PyEval_SetTrace does, or the next frame would not be traced. */
+  tstate->root_cframe.use_tracing = (tstate->c_tracefunc || tstate->c_profilefunc) ? 255 : 0;
   tstate->curexc_type = tstate->curexc_value = tstate->curexc_traceback = NULL;
   tstate->exc_state.exc_value = NULL;
   tstate->exc_state.previous_item = NULL;

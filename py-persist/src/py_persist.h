@@ -111,7 +111,11 @@ namespace support {
 // Runs support.py as module _py_persist (fresh start).
 bool install();
 // Calls _py_persist.NAME(*args); returns a new reference or nullptr with the exception set.
+// The program's trace and profile functions are suspended meanwhile.
 PyObject *call(const char *name, PyObject *args = nullptr);
+// Calls the palloc.on_resume handlers in the order they were registered; a failing one is
+// reported and the others still run.
+void run_resume_hooks();
 // Prints the pending exception as the interpreter would (sys.excepthook, sys.last_*) and
 // clears it. Unlike PyErr_Print it never ends the process on SystemExit: that would
 // finalize the persistent interpreter.

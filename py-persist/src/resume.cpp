@@ -117,6 +117,7 @@ void repair(image::Record *r, const Args &args) {
   PyObject *call_args = Py_BuildValue("(N)", env);
   support::call_and_report("resume", call_args);
   Py_XDECREF(call_args);
+  support::run_resume_hooks();
 }
 
 }  // namespace pp

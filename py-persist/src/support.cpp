@@ -37,10 +37,77 @@ PyObject *function(const char *name) {
   return fn;
 }
 
+namespace {
+
+// Suspends the main thread's trace and profile functions (sys.settrace, sys.setprofile,
+// or C-level ones such as cProfile's) for its lifetime: py-persist's own Python code is
+// not the program's, and a debugger, profiler or coverage tool must not see it. The
+// functions persist with the image, so after a resume they are set before any of it runs.
+class Untraced {
+ public:
+  Untraced() : tstate_(PyThreadState_Get()) {
+    trace_ = tstate_->c_tracefunc;
+    profile_ = tstate_->c_profilefunc;
+    if (!trace_ && !profile_) return;
+    trace_obj_ = Py_XNewRef(tstate_->c_traceobj);
+    profile_obj_ = Py_XNewRef(tstate_->c_profileobj);
+    set(nullptr, nullptr, nullptr, nullptr);
+  }
+  ~Untraced() {
+    if (!trace_ && !profile_) return;
+    set(trace_, trace_obj_, profile_, profile_obj_);
+    Py_XDECREF(trace_obj_);
+    Py_XDECREF(profile_obj_);
+  }
+  Untraced(const Untraced &) = delete;
+  Untraced &operator=(const Untraced &) = delete;
+
+ private:
+  // The pending exception (a failed call's) is kept: setting a hook may run audit hooks.
+  static void set(Py_tracefunc trace, PyObject *trace_obj, Py_tracefunc profile, PyObject *profile_obj) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyEval_SetTrace(trace, trace_obj);
+    PyEval_SetProfile(profile, profile_obj);
+    PyErr_Restore(type, value, tb);
+  }
+
+  PyThreadState *tstate_;
+  Py_tracefunc trace_ = nullptr, profile_ = nullptr;
+  PyObject *trace_obj_ = nullptr, *profile_obj_ = nullptr;
+};
+
+}  // namespace
+
 PyObject *call(const char *name, PyObject *args) {
+  Untraced untraced;
   PyObject *fn = function(name);
   if (!fn) return nullptr;
   return args ? PyObject_CallObject(fn, args) : PyObject_CallNoArgs(fn);
+}
+
+void run_resume_hooks() {
+  // From here, not from support.py: the handlers are the program's code and run under its
+  // trace and profile functions, with no frame of py-persist's around them.
+  PyObject *palloc = PyDict_GetItemString(PyImport_GetModuleDict(), "palloc");  // borrowed
+  PyObject *handlers = palloc ? PyObject_GetAttrString(palloc, "_on_resume") : nullptr;
+  PyObject *items = handlers && PyDict_Check(handlers) ? PyDict_Items(handlers) : nullptr;
+  Py_XDECREF(handlers);
+  PyErr_Clear();
+  for (Py_ssize_t i = 0; items && i < PyList_GET_SIZE(items); i++) {
+    PyObject *key = PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 0);
+    PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 1));
+    if (r) {
+      Py_DECREF(r);
+      continue;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PySys_FormatStderr("py-persist: the on_resume handler %S failed:\n", key);
+    PyErr_Restore(type, value, tb);
+    print_exception();
+  }
+  Py_XDECREF(items);
 }
 
 bool call_and_report(const char *name, PyObject *args) {

@@ -7,8 +7,8 @@ image like everything else. The launcher calls:
                                arguments (see watchdog.cpp)
   note_environment(env)        fresh start and every resume: the environment this process
                                started with, to tell the program's own changes from it
-  resume(env, interval_signal) after the C-level repairs: the Python-level ones, then the
-                               palloc.on_resume handlers
+  resume(env)                  after the C-level repairs: the Python-level ones (the
+                               launcher then calls the palloc.on_resume handlers itself)
   repl_compile(source)         compile a REPL statement (None while it is incomplete)
   join_threads()               at exit: wait for non-daemon threads, as Python does
 """
@@ -188,16 +188,6 @@ def _repair_stdio():
             stream.reconfigure(line_buffering=tty)
 
 
-def _run_hooks():
-    palloc = sys.modules.get("palloc")
-    for key, fn in list(getattr(palloc, "_on_resume", {}).items()):
-        try:
-            fn()
-        except BaseException:
-            print(f"py-persist: the on_resume handler {key} failed:", file=sys.stderr)
-            sys.excepthook(*sys.exc_info())
-
-
 def resume(env):
     import time
     _repair_signals()
@@ -206,7 +196,6 @@ def resume(env):
     _repair_environment(env)
     time.tzset()
     _repair_stdio()
-    _run_hooks()
 
 
 _compiler = None

@@ -31,6 +31,9 @@ Scenarios:
                    never nest, a KeyboardInterrupt raised there reaches the program
   watchdog         faulthandler.dump_traceback_later() armed at the commit: armed again
                    after a kill -9 and restart; cancelling it does not hang
+  tracing          sys.settrace and sys.setprofile functions set before a kill -9 are
+                   set after the restart and see the program and its on_resume handler,
+                   none of py-persist's own code
 
 Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
@@ -877,6 +880,30 @@ def sc_watchdog(ctx):
     log("  a watchdog armed at the commit fired in the resumed process; cancelling it and arming a new one worked")
 
 
+# ------------------------------------------------------------------------- tracing
+
+def sc_tracing(ctx):
+    """The program's trace and profile functions across a kill -9 and restart."""
+    arena = ctx.path("tracing.arena")
+    program = script("pp_tracing.py")
+    p = ctx.spawn(ctx.pp(arena, program), "tracing-1")
+    p.wait_line("committed")
+    p.kill9()
+    p = ctx.spawn(ctx.pp(arena, program), "tracing-2")
+    resumed = fields_after(p, "resumed")
+    files = fields_after(p, "files")
+    handler = fields_after(p, "handler")
+    work = fields_after(p, "work")
+    finish_with(p, 0, "the resumed run")
+    expect_equal("run number; sys.gettrace() and sys.getprofile() are the program's functions", resumed,
+                 ["2", "True", "True"])
+    check(len(files) == 1 and os.path.samefile(files[0], program),
+          f"the trace and profile functions saw code other than the program's: {files}")
+    expect_equal("the on_resume handler's call was traced", handler, ["True"])
+    expect_equal("a call of the resumed program was traced", work, ["True"])
+    log("  the functions survived the restart; they saw the on_resume handler and the program, nothing of py-persist")
+
+
 # ----------------------------------------------------------------------------- main
 
 SCENARIOS = {
@@ -894,6 +921,7 @@ SCENARIOS = {
     "copy_relocs": sc_copy_relocs,
     "streams": sc_streams,
     "watchdog": sc_watchdog,
+    "tracing": sc_tracing,
 }
 
 
