@@ -222,7 +222,9 @@ int run_main(const Args &a) {
     case Args::Mode::kModule: status = run_module(a); break;
     case Args::Mode::kStdin: status = run_stdin(); break;
     case Args::Mode::kRepl:
-      if (isatty(STDIN_FILENO))
+      // As python3: stdin that is not a terminal is the program, unless -i asks for the
+      // prompt (which then reads its statements from it).
+      if (isatty(STDIN_FILENO) || a.inspect)
         interactive = true;
       else
         status = run_stdin();

@@ -33,7 +33,7 @@ Scenarios:
                    after a kill -9 and restart; cancelling it does not hang
   tracing          sys.settrace and sys.setprofile functions set before a kill -9 are
                    set after the restart and see the program and its on_resume handler,
-                   none of py-persist's own code
+                   none of py-persist's own code; at the prompt (-i), only the statements
 
 Exit status: 0 passed, 1 failed (with the reasons), 77 skipped.
 """
@@ -901,7 +901,22 @@ def sc_tracing(ctx):
           f"the trace and profile functions saw code other than the program's: {files}")
     expect_equal("the on_resume handler's call was traced", handler, ["True"])
     expect_equal("a call of the resumed program was traced", work, ["True"])
-    log("  the functions survived the restart; they saw the on_resume handler and the program, nothing of py-persist")
+    # The interactive prompt (-i reads its statements from the pipe, as python3 -i does):
+    # statements are traced as python3's are, the compile step between them is not.
+    statements = ("sys.settrace(tracer); sys.setprofile(profiler)\n"
+                  "del events[:]\n"
+                  "g = lambda: None\n"
+                  "g()\n"
+                  "sys.settrace(None); sys.setprofile(None)\n"
+                  "print('repl', any(e[:2] == ('trace', 'call') and e[3] == '<lambda>' for e in events),"
+                  " *sorted({e[2] for e in events}))\n")
+    rc, out, err = ctx.run(ctx.pp(arena, "-i", "-q"), input_text=statements)
+    check(rc == 0, f"the interactive session exited with status {rc}:\n{err[-1500:]}")
+    repl = next((l.split()[1:] for l in out.splitlines() if l.startswith("repl ")), None)
+    expect_equal("at the prompt: the lambda's call was traced, and the files the functions saw", repl,
+                 ["True", "<stdin>"])
+    log("  the functions survived the restart; they saw the on_resume handler and the program, nothing of "
+        "py-persist; at the prompt only the statements")
 
 
 # ----------------------------------------------------------------------------- main
