@@ -483,9 +483,9 @@ Status Arena::complete(Capture &c, bool *want_checkpoint) {
   if (!s.ok()) return commit_failed(s, c);
   const std::vector<RecordEntry> &written = c.writer.entries();
   if (skip_unchanged_) {
-    // Grown once, to the highest page: the entries come in ascending page order, and
-    // growing for each in turn copied the table again and again (tens of ms at the first
-    // commit after a resume of a 4 GiB heap).
+    // Grown once, to the highest page: growing to each entry's page in turn copied the
+    // table again at every higher page (tens of ms at the first commit after a resume of
+    // a 4 GiB heap).
     uint64_t top = 0;
     for (const RecordEntry &e : written) top = std::max(top, e.pgno);
     if (!written.empty() && top >= page_hash_.size())

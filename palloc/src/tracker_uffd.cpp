@@ -168,17 +168,11 @@ class UffdTracker final : public Tracker {
   void unprotect_hot(const std::vector<uintptr_t> &pages, size_t first) {
     now_.assign(pages.begin() + static_cast<std::ptrdiff_t>(first), pages.end());
     std::sort(now_.begin(), now_.end());
+    std::sort(cooled_.begin(), cooled_.end());
+    both_.clear();
+    std::set_intersection(now_.begin(), now_.end(), last_.begin(), last_.end(), std::back_inserter(both_));
     hot_.clear();
-    std::set_intersection(now_.begin(), now_.end(), last_.begin(), last_.end(), std::back_inserter(hot_));
-    if (!cooled_.empty()) {  // hot_ minus cooled_, in place
-      std::sort(cooled_.begin(), cooled_.end());
-      size_t kept = 0, c = 0;
-      for (uintptr_t p : hot_) {
-        while (c < cooled_.size() && cooled_[c] < p) c++;
-        if (c == cooled_.size() || cooled_[c] != p) hot_[kept++] = p;
-      }
-      hot_.resize(kept);
-    }
+    std::set_difference(both_.begin(), both_.end(), cooled_.begin(), cooled_.end(), std::back_inserter(hot_));
     for (size_t i = 0; i < hot_.size();) {
       size_t j = i + 1;
       while (j < hot_.size() && hot_[j] == hot_[j - 1] + page_size_) j++;
@@ -237,7 +231,7 @@ class UffdTracker final : public Tracker {
   bool hot_on_ = false;        // see keep_hot_pages_writable
   std::vector<uintptr_t> last_;    // the pages the last collect reported, ascending
   std::vector<uintptr_t> cooled_;  // of those, the ones their commit found unchanged
-  std::vector<uintptr_t> now_, hot_;  // unprotect_hot's scratch lists
+  std::vector<uintptr_t> now_, both_, hot_;  // unprotect_hot's scratch lists
 };
 
 }  // namespace
